@@ -1,0 +1,47 @@
+"""The `bnlab` command: a thin layer that parses options and calls the importable API.
+
+Every user error (a bad file, an out-of-range option) is a :class:`bnlab.errors.BnlabError`;
+``main`` prints it as one line on stderr and exits with status 2, like a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bnlab import __version__
+from bnlab.cli.data import data_app
+from bnlab.errors import BnlabError
+
+app = typer.Typer(
+    name="bnlab",
+    help="Batch Normalization as Ioffe & Szegedy (2015) specify it, and the experiments around it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"bnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Batch Normalization as Ioffe & Szegedy (2015) specify it, and the experiments around it."""
+
+
+def main() -> None:
+    try:
+        app()
+    except BnlabError as e:
+        print(f"bnlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
