@@ -1,0 +1,1 @@
+"""What a run leaves behind: files written atomically, TensorBoard logs, figures, the report."""

@@ -1,0 +1,22 @@
+import json
+
+import pytest
+
+from bnlab.outputs.files import atomic_write_json, atomic_write_text
+
+
+def test_atomic_write_replaces_content_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "sub" / "a.txt"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]
+
+
+def test_failed_json_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(ValueError):
+        atomic_write_json(target, {"a": float("nan")})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
