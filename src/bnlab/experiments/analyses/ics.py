@@ -1,0 +1,83 @@
+"""Internal covariate shift measured through gradients (Santurkar et al. 2018, Definition 2.1).
+
+    G_{t,i}  = grad_{W_i} L(W_1^t, ..., W_k^t; x^t, y^t)
+    G'_{t,i} = grad_{W_i} L(W_1^{t+1}, ..., W_{i-1}^{t+1}, W_i^t, ..., W_k^t; x^t, y^t)
+
+ICS of layer i is ||G_i - G'_i||_2, reported with cos(G_i, G'_i) (ideal: 0 and 1): how much layer
+i's gradient changes when only the layers below it take the optimiser's step. Pure and generic:
+parameters are a mapping from layer name to any pytree, the layers listed from input to output, the
+loss any ``loss_fn(params, batch) -> scalar``; jit- and vmap-friendly (the layer loop is static).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+LossFn = Callable[[Mapping[str, Any], Any], jax.Array]
+
+
+class ICS(NamedTuple):
+    """Per layer, in the order of ``layers``: ||G - G'||_2, cos(G, G') and ||G||_2."""
+
+    distance: jax.Array
+    cosine: jax.Array
+    grad_norm: jax.Array
+
+
+def flat(tree: Any) -> jax.Array:
+    """All leaves of a pytree as one vector (the "W_i" of a layer with several arrays)."""
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(tree)])
+
+
+def cosine(u: jax.Array, v: jax.Array) -> jax.Array:
+    """cos(u, v) = u.v / (||u|| ||v||); 0 when either vector is zero (no direction to compare)."""
+    denom = jnp.linalg.norm(u) * jnp.linalg.norm(v)
+    return jnp.where(denom > 0, jnp.vdot(u, v) / jnp.where(denom > 0, denom, 1), 0.0)
+
+
+def internal_covariate_shift(
+    loss_fn: LossFn,
+    params: Mapping[str, Any],
+    next_params: Mapping[str, Any],
+    batch: Any,
+    layers: Sequence[str],
+) -> ICS:
+    """Definition 2.1 for each layer in ``layers`` (input to output), given the parameters before
+    (W^t) and after (W^{t+1}) one optimiser step; ``batch`` is (x^t, y^t), the step's own batch.
+    Parameters outside ``layers`` stay at W^t in every G'."""
+    grad_fn = jax.grad(loss_fn)
+    # G_{t,i} for every i at once
+    grads = grad_fn(params, batch)
+    distance, cos, norm = [], [], []
+    for i, name in enumerate(layers):
+        # (W_1^{t+1}, ..., W_{i-1}^{t+1}, W_i^t, ..., W_k^t)
+        mixed = dict(params)
+        for below in layers[:i]:
+            mixed[below] = next_params[below]
+        g = flat(grads[name])
+        # G'_{t,i}
+        g_prime = flat(grad_fn(mixed, batch)[name])
+        distance.append(jnp.linalg.norm(g - g_prime))
+        cos.append(cosine(g, g_prime))
+        norm.append(jnp.linalg.norm(g))
+    return ICS(jnp.stack(distance), jnp.stack(cos), jnp.stack(norm))
+
+
+def ics_for_optax_step(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    params: Mapping[str, Any],
+    opt_state: Any,
+    batch: Any,
+    layers: Sequence[str],
+) -> ICS:
+    """ICS at one training step of ``optimizer``: W^{t+1} is the step its own gradient G gives."""
+    grads = jax.grad(loss_fn)(params, batch)
+    updates, _ = optimizer.update(grads, opt_state, params)
+    next_params = optax.apply_updates(params, updates)
+    return internal_covariate_shift(loss_fn, params, next_params, batch, layers)
