@@ -23,15 +23,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from bnlab.core.batchnorm import (
-    BatchNormState,
-    _broadcast,
-    feature_axes,
-    normalize,
-    stats_dtype,
-)
+# only names bnlab.core exports, so its internal layout can change
+from bnlab.core import BatchNormState, feature_axes, normalize
 
 SUPPORTED_P = (1.0, 2.0, math.inf)
+
+
+def _stats_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    # as BN: float16/bfloat16 inputs get float32 statistics
+    return jnp.promote_types(dtype, jnp.float32)
 
 
 def _check_p(p: float) -> float:
@@ -46,11 +46,11 @@ def lp_stats(x: jax.Array, p: float, axis: int = -1) -> tuple[jax.Array, jax.Arr
     largest |x_i - mu|), in the statistics' precision."""
     p = _check_p(p)
     axis, reduce = feature_axes(x.ndim, axis)
-    x = x.astype(stats_dtype(x.dtype))
+    x = x.astype(_stats_dtype(x.dtype))
     # mu_j = (1/m) sum_i x_ij
     mean = jnp.mean(x, axis=reduce)
     # c_ij = x_ij - mu_j
-    dev = jnp.abs(x - _broadcast(mean, x.ndim, axis))
+    dev = jnp.abs(x - jnp.expand_dims(mean, reduce))
     if p == math.inf:
         # max_i |c_ij|
         return mean, jnp.max(dev, axis=reduce)
@@ -74,7 +74,7 @@ def lp_normalize(
         return normalize(x, mean, moment, gamma, beta, eps, axis)
     # n_j = (1/m) sum_i |c_ij| + eps (p = 1), max_i |c_ij| + eps (p = inf); BN's normalize divides
     # by sqrt(var + 0), so it gets n_j^2
-    norm = moment.astype(stats_dtype(x.dtype)) + eps
+    norm = moment.astype(_stats_dtype(x.dtype)) + eps
     return normalize(x, mean, jnp.square(norm), gamma, beta, 0.0, axis)
 
 
