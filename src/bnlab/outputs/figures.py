@@ -1,0 +1,111 @@
+"""Figure 1 of Ioffe & Szegedy (2015), redrawn from a run's metrics.
+
+(a) test accuracy against training steps for each network: the mean over seeds, with the band
+between the lowest and highest seed; (b, c) the {15, 50, 85}th percentiles of the input to one
+typical sigmoid of the last hidden layer, without and with BN (first seed of each). Figures are
+built on a bare ``matplotlib.figure.Figure`` (no pyplot state, no GUI backend) and saved with fixed
+SVG ids and no date, so the same metrics always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from bnlab.outputs import series as S
+from bnlab.outputs.files import atomic_write_bytes
+
+FIGURE_STEM = "figure1"
+PANEL_LETTERS = "abcdefgh"
+PERCENTILE_STYLE = {"15": ":", "50": "-", "85": "--"}
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+# Fixed so the SVG's generated ids (and so its bytes) do not change between renders.
+RC = {"svg.hashsalt": "bnlab-figure1", "svg.fonttype": "path", "font.size": 9}
+
+
+def _steps_formatter(value: float, _pos: int) -> str:
+    return f"{value / 1000:g}K" if value >= 1000 else f"{value:g}"
+
+
+def _diverged_note(metrics: dict[str, Any], variant: str) -> str:
+    runs = S.diverged(metrics, variant)
+    if not runs:
+        return ""
+    where = ", ".join(f"seed {seed} at step {step}" for seed, step in runs)
+    return f"; diverged: {where}"
+
+
+def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
+    for color, variant in zip(COLORS, names, strict=False):
+        acc = S.series(metrics, variant, "test_accuracy")
+        n = len(acc.seeds)
+        seeds = f"{n} seed{'s' if n != 1 else ''}"
+        ax.plot(
+            acc.steps,
+            acc.mean(),
+            color=color,
+            label=f"{S.label(variant)} (mean of {seeds}{_diverged_note(metrics, variant)})",
+        )
+        if n > 1:
+            lo, hi = acc.bounds()
+            ax.fill_between(acc.steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+    ax.set_title("(a) test accuracy")
+    ax.set_ylabel("test accuracy")
+    ax.legend(
+        loc="best", fontsize=7, title="line: mean; band: min–max over seeds", title_fontsize=7
+    )
+
+
+def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) -> None:
+    seed = S.runs_of(metrics, variant)[0]["seed"]
+    curves = {q: S.series(metrics, variant, f"percentiles.{q}") for q in PERCENTILE_STYLE}
+    for q, style in PERCENTILE_STYLE.items():
+        c = curves[q]
+        ax.plot(c.steps, c.values[0], linestyle=style, color="black", label=f"{q}th percentile")
+    ax.fill_between(
+        curves["15"].steps, curves["15"].values[0], curves["85"].values[0], color="0.85"
+    )
+    ax.set_title(f"({letter}) {S.label(variant)}")
+    ax.set_ylabel(f"input to a last-layer sigmoid (seed {seed})")
+    ax.legend(loc="best", fontsize=7)
+
+
+def build_figure1(metrics: dict[str, Any]) -> Figure:
+    names = S.variants(metrics)
+    with_percentiles = [
+        v for v in names if any(r.get("percentiles") for r in S.runs_of(metrics, v))
+    ]
+    n_panels = 1 + len(with_percentiles)
+    fig = Figure(figsize=(4.2 * n_panels, 3.6), layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    _accuracy_panel(axes[0], metrics, names)
+    for ax, variant, letter in zip(axes[1:], with_percentiles, PANEL_LETTERS[1:], strict=False):
+        _percentile_panel(ax, metrics, variant, letter)
+    # One scale for (b) and (c): the paper's point is that one drifts and the other does not.
+    for ax in axes[2:]:
+        ax.sharey(axes[1])
+    for ax in axes:
+        ax.set_xlabel("training steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_figure1(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``figure1.png`` and ``figure1.svg`` into ``out_dir``; return their paths."""
+    out_dir = Path(out_dir)
+    paths = []
+    with mpl.rc_context(RC):
+        fig = build_figure1(metrics)
+        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
+            path = out_dir / f"{FIGURE_STEM}.{fmt}"
+            atomic_write_bytes(path, buffer.getvalue())
+            paths.append(path)
+    return paths

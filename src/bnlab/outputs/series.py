@@ -1,0 +1,134 @@
+"""Curves of a metrics.json gathered per variant, as float arrays with NaN where a run has no value.
+
+Shared by the figure and the report so both show the same numbers. A run that diverged has null
+values from the step it diverged at (or a shorter steps list); both become NaN here and are left out
+of means, never read as zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Names the engine gives the two networks of Figure 1, in the paper's order, and how to call them.
+LABELS = {
+    "baseline": "without BN",
+    "no_bn": "without BN",
+    "bn": "with BN",
+    "bn_before": "with BN (before sigmoid)",
+    "bn_after": "with BN (after sigmoid)",
+}
+CHECKPOINT_INTERVAL = 10_000
+SMALL_RUN_CHECKPOINTS = 5
+PCTS = ("15", "50", "85")
+
+
+def label(variant: str) -> str:
+    return LABELS.get(variant, variant)
+
+
+def variants(metrics: dict[str, Any]) -> list[str]:
+    """Variant names, those in LABELS first in its order (baseline before BN), then the others."""
+    seen = list(dict.fromkeys(run["variant"] for run in metrics["runs"]))
+    known = [v for v in LABELS if v in seen]
+    return known + [v for v in seen if v not in LABELS]
+
+
+def runs_of(metrics: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    return sorted((r for r in metrics["runs"] if r["variant"] == variant), key=lambda r: r["seed"])
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve for every seed of a variant: ``values[i, j]`` is seed i at ``steps[j]``."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    seeds: list[int]
+
+    def finite_count(self) -> np.ndarray:
+        return np.isfinite(self.values).sum(axis=0)
+
+    def mean(self) -> np.ndarray:
+        """Mean over the seeds that have a value; NaN where none has."""
+        n = self.finite_count()
+        total = np.where(np.isfinite(self.values), self.values, 0.0).sum(axis=0)
+        return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+
+    def std(self) -> np.ndarray:
+        """Sample standard deviation (ddof=1) over the seeds with a value; NaN below two."""
+        n = self.finite_count()
+        dev = np.where(np.isfinite(self.values), self.values - self.mean(), 0.0)
+        var = np.divide((dev**2).sum(axis=0), n - 1, out=np.full(n.shape, np.nan), where=n > 1)
+        return np.sqrt(var)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum and maximum over the seeds that have a value; NaN where none has."""
+        finite = np.isfinite(self.values)
+        lo = np.where(finite, self.values, np.inf).min(axis=0)
+        hi = np.where(finite, self.values, -np.inf).max(axis=0)
+        none = ~finite.any(axis=0)
+        return np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+
+    def at(self, step: int) -> np.ndarray:
+        """The seeds' values at ``step`` (NaN for a seed without one)."""
+        hits = np.flatnonzero(self.steps == step)
+        if hits.size == 0:
+            return np.full(len(self.seeds), np.nan)
+        return self.values[:, hits[0]]
+
+
+def mean_std(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, sample std (ddof=1; NaN below two values) and count of the finite ``values``."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    n = int(finite.size)
+    mean = float(finite.mean()) if n else float("nan")
+    std = float(finite.std(ddof=1)) if n > 1 else float("nan")
+    return mean, std, n
+
+
+def _curve(run: dict[str, Any], key: str) -> list[Any] | None:
+    if key.startswith("percentiles."):
+        return run.get("percentiles", {}).get(key.split(".", 1)[1])
+    return run.get(key)
+
+
+def series(metrics: dict[str, Any], variant: str, key: str) -> Series:
+    """``key`` ("test_accuracy", "percentiles.50", ...) for every seed of ``variant``."""
+    runs = runs_of(metrics, variant)
+    steps = sorted({s for r in runs for s in r["steps"]})
+    column = {s: j for j, s in enumerate(steps)}
+    values = np.full((len(runs), len(steps)), np.nan)
+    for i, run in enumerate(runs):
+        curve = _curve(run, key)
+        if curve is None:
+            continue
+        for s, v in zip(run["steps"], curve, strict=False):
+            if v is not None:
+                values[i, column[s]] = v
+    return Series(np.asarray(steps, dtype=np.int64), values, [r["seed"] for r in runs])
+
+
+def checkpoint_steps(steps: list[int] | np.ndarray) -> list[int]:
+    """Evaluation steps nearest to 10k, 20k, ... (to fifths of the run when it is shorter), and
+    the last step; each once, in order."""
+    steps = sorted(int(s) for s in steps)
+    if not steps:
+        return []
+    last = steps[-1]
+    interval = CHECKPOINT_INTERVAL if last >= CHECKPOINT_INTERVAL else last / SMALL_RUN_CHECKPOINTS
+    targets = [interval * k for k in range(1, int(last // interval) + 1)] if interval > 0 else []
+    chosen = [min(steps, key=lambda s, t=t: (abs(s - t), s)) for t in targets] + [last]
+    return sorted(set(chosen))
+
+
+def diverged(metrics: dict[str, Any], variant: str) -> list[tuple[int, int]]:
+    """(seed, step) of each run of ``variant`` that diverged."""
+    return [
+        (r["seed"], r["diverged_at"])
+        for r in runs_of(metrics, variant)
+        if r.get("diverged_at") is not None
+    ]

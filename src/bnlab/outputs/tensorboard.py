@@ -1,0 +1,106 @@
+"""TensorBoard event files for one run, written after training from its recorded metrics.
+
+Scalars (curves and final numbers) and per-layer histograms go to one event file, written into a
+temporary directory next to ``logdir`` and renamed into place, so TensorBoard never shows half a
+run and a rewrite (a resumed run) replaces the old file instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tensorboardX import SummaryWriter
+
+# metrics.json key -> TensorBoard tag, for the curves recorded at every evaluation step.
+CURVE_TAGS = {
+    "test_accuracy": "test/accuracy",
+    "test_loss": "test/loss",
+    "train_loss": "train/loss",
+}
+PERCENTILE_TAG = "last_sigmoid_input/p{q}"
+FINAL_PREFIX = "final/"
+STATUS_TAG = "run/status"
+# Keys of a run that are neither curves nor final numbers.
+NOT_FINAL = {"variant", "seed", "steps", "percentiles", "diverged_at", *CURVE_TAGS}
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+    )
+
+
+def _final_scalars(run: dict[str, Any]) -> dict[str, float]:
+    """Numbers recorded once at the end: ``{"population_test_accuracy": x}`` gives
+    ``final/population_test_accuracy``, ``{"batch_stats_test_accuracy": {"60": x}}`` gives
+    ``final/batch_stats_test_accuracy/60``."""
+    out: dict[str, float] = {}
+    for key, value in run.items():
+        if key in NOT_FINAL:
+            continue
+        if _finite(value):
+            out[FINAL_PREFIX + key] = float(value)
+        elif isinstance(value, dict):
+            for sub, v in value.items():
+                if _finite(v):
+                    out[f"{FINAL_PREFIX}{key}/{sub}"] = float(v)
+    return out
+
+
+def _check_histograms(histograms: dict[str, np.ndarray], n_steps: int) -> None:
+    for tag, values in histograms.items():
+        if values.ndim != 2 or values.shape[0] != n_steps:
+            raise ValueError(
+                f"histogram {tag!r}: expected shape ({n_steps}, n_values), one row per step, "
+                f"got {values.shape}"
+            )
+
+
+def _write(writer: SummaryWriter, run: dict[str, Any], histograms: dict[str, np.ndarray]) -> None:
+    steps = [int(s) for s in run["steps"]]
+    for key, tag in CURVE_TAGS.items():
+        for step, value in zip(steps, run.get(key) or [], strict=False):
+            if value is not None:
+                writer.add_scalar(tag, float(value), step)
+    for q, values in (run.get("percentiles") or {}).items():
+        for step, value in zip(steps, values, strict=False):
+            if value is not None:
+                writer.add_scalar(PERCENTILE_TAG.format(q=q), float(value), step)
+    for tag, values in histograms.items():
+        for step, row in zip(steps, np.asarray(values), strict=True):
+            # A row with a NaN or inf is from a diverged step; a histogram of it means nothing.
+            if np.all(np.isfinite(row)):
+                writer.add_histogram(tag, row.astype(np.float64), step)
+    if steps:
+        for tag, value in _final_scalars(run).items():
+            writer.add_scalar(tag, value, steps[-1])
+    if run.get("diverged_at") is not None:
+        step = int(run["diverged_at"])
+        writer.add_text(STATUS_TAG, f"diverged at step {step}: loss became NaN or inf", step)
+
+
+def write_run(logdir: Path, run: dict[str, Any], histograms: dict[str, np.ndarray]) -> Path:
+    """Write ``run`` (one entry of metrics.json["runs"]) and ``histograms`` (tag -> array of shape
+    (len(run["steps"]), n_values)) as TensorBoard events in ``logdir``, replacing what was there."""
+    logdir = Path(logdir)
+    histograms = {tag: np.asarray(v) for tag, v in histograms.items()}
+    _check_histograms(histograms, len(run["steps"]))
+    logdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=logdir.parent, prefix=f".{logdir.name}.", suffix=".tmp"))
+    try:
+        writer = SummaryWriter(logdir=str(tmp), flush_secs=3600)
+        try:
+            _write(writer, run, histograms)
+        finally:
+            writer.close()
+        if logdir.exists():
+            shutil.rmtree(logdir)
+        tmp.rename(logdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return logdir

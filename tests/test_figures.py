@@ -1,0 +1,46 @@
+import xml.etree.ElementTree as ET
+
+import matplotlib.image
+import pytest
+from outputs_fixtures import diverged_metrics, metrics
+
+from bnlab.outputs.figures import build_figure1, plot_figure1
+
+
+@pytest.mark.parametrize("make", [metrics, diverged_metrics])
+def test_writes_a_valid_png_and_svg(tmp_path, make):
+    png, svg = plot_figure1(make(), tmp_path)
+    assert (png, svg) == (tmp_path / "figure1.png", tmp_path / "figure1.svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # three panels of 4.2 x 3.6 inches at 150 dpi
+    assert matplotlib.image.imread(png).shape[:2] == (540, 1890)
+    assert ET.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure1.png", "figure1.svg"]
+
+
+def test_svg_and_png_are_byte_identical_across_renders(tmp_path):
+    first = [p.read_bytes() for p in plot_figure1(diverged_metrics(), tmp_path / "a")]
+    second = [p.read_bytes() for p in plot_figure1(diverged_metrics(), tmp_path / "b")]
+    assert first == second
+
+
+def test_panels_are_accuracy_then_without_and_with_bn():
+    axes = build_figure1(diverged_metrics()).axes
+    assert [ax.get_title() for ax in axes] == [
+        "(a) test accuracy",
+        "(b) without BN",
+        "(c) with BN",
+    ]
+    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert legend == [
+        "without BN (mean of 2 seeds)",
+        "with BN (mean of 2 seeds; diverged: seed 1 at step 20000)",
+    ]
+    # (b) and (c) share one y scale so the drift can be compared by eye
+    assert axes[1].get_ylim() == axes[2].get_ylim()
+
+
+def test_accuracy_line_is_the_mean_over_seeds():
+    line = build_figure1(metrics()).axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [10_000, 20_000]
+    assert list(line.get_ydata()) == pytest.approx([0.91, 0.93], abs=1e-15)

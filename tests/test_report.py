@@ -1,0 +1,162 @@
+import re
+
+import pytest
+from outputs_fixtures import diverged_metrics, metrics
+
+from bnlab.outputs.report import render_report, setup_rows, write_report
+
+BASELINE_SUMMARY = [
+    ("dense (Dense)", "(None, 100)", 78_500),
+    ("dense_1 (Dense)", "(None, 100)", 10_100),
+    ("dense_2 (Dense)", "(None, 100)", 10_100),
+    ("dense_3 (Dense)", "(None, 10)", 1_010),
+]
+CONFIG = {"preset": "paper", "optimizer": {"name": "sgd", "lr": 0.5}, "batch_size": 60}
+
+
+def _report(m, config=CONFIG):
+    return render_report(config, m, {"baseline": BASELINE_SUMMARY}, {"wall_s": 12.5})
+
+
+def _section(text, title):
+    return text.split(f"## {title}\n\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        # baseline 0.90, 0.92: mean 0.91, sample std sqrt(2 * 0.01**2 / 1) = 0.0141
+        # BN 0.95, 0.97: mean 0.96, std 0.0141
+        "| 10,000 | 0.9100 ± 0.0141 | 0.9600 ± 0.0141 |",
+        # baseline 0.92, 0.94: mean 0.93; BN 0.97, 0.99: mean 0.98
+        "| 20,000 | 0.9300 ± 0.0141 | 0.9800 ± 0.0141 |",
+    ],
+)
+def test_accuracy_table_rows_are_mean_and_sample_std_over_seeds(row):
+    assert row in _section(_report(metrics()), "Test accuracy during training").splitlines()
+
+
+def test_diverged_seed_is_left_out_of_the_mean_and_named():
+    text = _report(diverged_metrics())
+    table = _section(text, "Test accuracy during training").splitlines()
+    assert "| 20,000 | 0.9300 ± 0.0141 | 0.9700 (1 of 2 seeds; 1 diverged) |" in table
+    assert _section(text, "Diverged runs") == (
+        "- with BN, seed 1: diverged at step 20,000 (the loss became NaN or inf); its curves end "
+        "there and it is left out of the means from that step.\n"
+    )
+
+
+def test_all_seeds_diverged_reads_diverged():
+    m = diverged_metrics()
+    m["runs"] = [r for r in m["runs"] if not (r["variant"] == "bn" and r["seed"] == 0)]
+    table = _section(_report(m), "Test accuracy during training").splitlines()
+    assert "| 20,000 | 0.9300 ± 0.0141 | diverged |" in table
+
+
+def test_no_divergence_is_said():
+    assert _section(_report(metrics()), "Diverged runs") == "No run diverged.\n"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "| last evaluation during training (moving averages) | 0.9300 ± 0.0141 | 0.9800 ± 0.0141 |",
+        "| Algorithm 2 population statistics | 0.9350 ± 0.0141 | 0.9850 ± 0.0141 |",
+        "| batch statistics, batch 60 (the notebook's evaluation) | n/a | 0.9000 ± 0.0000 |",
+        "| batch statistics, batch 1 | n/a | 0.1000 ± 0.0000 |",
+    ],
+)
+def test_final_evaluations_table(row):
+    assert row in _section(_report(metrics()), "Final evaluation").splitlines()
+
+
+def test_batch_statistics_sentence_uses_the_runs_numbers():
+    text = _section(_report(metrics()), "Final evaluation")
+    assert "at batch 60 the BN network scores 0.9000 against 0.9850" in text
+    assert "scores 0.1000 (chance is 0.10)" in text
+
+
+@pytest.mark.parametrize(
+    ("bn_acc", "verdict"),
+    [
+        (((0.95, 0.97), (0.97, 0.99)), "agrees"),
+        (((0.80, 0.80), (0.80, 0.80)), "does not agree"),
+        (((0.95, 0.97), (0.80, 0.80)), "agrees only in part"),
+    ],
+)
+def test_figure_1a_verdict_is_computed_from_the_metrics(bn_acc, verdict):
+    claims = _section(_report(metrics(bn_acc=bn_acc)), "Beside the paper and other measurements")
+    row = next(line for line in claims.splitlines() if line.startswith("| Fig. 1(a)"))
+    assert row.endswith(f"| {verdict} |")
+
+
+def test_figure_1bc_verdict_from_percentile_drift():
+    claims = _section(_report(metrics()), "Beside the paper and other measurements")
+    # baseline median -1 -> -2 moves 1.00, spread constant 2; BN median constant 0.5
+    assert (
+        "median moves over 1.00 without BN vs 0.00 with BN; 15-85 spread over 0.00 vs 0.00"
+    ) in claims
+    row = next(line for line in claims.splitlines() if line.startswith("| Fig. 1(b, c)"))
+    assert row.endswith("| agrees only in part |")
+
+
+def test_short_run_is_not_compared_with_the_50k_reproductions():
+    claims = _section(_report(metrics()), "Beside the paper and other measurements")
+    row = next(line for line in claims.splitlines() if line.startswith("| Public reproductions"))
+    assert "our run ends at 20,000 steps | cannot be compared |" in row
+
+
+def test_paper_preset_is_compared_with_the_first_paper_like_measurement():
+    claims = _section(_report(metrics()), "Beside the paper and other measurements")
+    # then: 0.9693 - 0.9413 = +0.0280, 0.9721 - 0.9573 = +0.0148; ours at 10k and 20k: +0.05
+    assert "| 10,000 | 0.9413 | 0.9100 ± 0.0141 | 0.9693 | 0.9600 ± 0.0141 |" in claims
+    assert "BN - no BN: +0.0500, +0.0500; the same network leads at 2 of 2" in claims
+
+
+def test_what_we_measured_states_each_verdict():
+    text = _section(_report(metrics()), "What we measured")
+    assert text.startswith(
+        "We trained 2 seed(s) of each network for 20,000 steps (preset `paper`)."
+    )
+    assert len(re.findall(r"this (agrees|does not agree|agrees only in part|cannot be)", text)) == 4
+
+
+def test_model_summary_is_keras_like_with_total():
+    text = _section(_report(metrics()), "Models")
+    assert 'Model: "baseline"' in text
+    assert "| dense (Dense) | (None, 100) | 78,500 |" in text
+    assert text.rstrip().endswith("Total params: 99,710")
+
+
+def test_setup_rows_from_nested_config():
+    config = {
+        "preset": "seed",
+        "optimizer": {"name": "rmsprop", "lr": 0.001, "rho": 0.9, "eps": 1e-07},
+        "batch_size": 60,
+        "bn": {"eps": 1e-05, "momentum": 0.99},
+    }
+    assert setup_rows(config) == [
+        ["preset", "seed"],
+        ["optimiser", "rmsprop"],
+        ["learning rate", "0.001"],
+        ["optimiser settings", "rho 0.9, eps 1e-07"],
+        ["batch size", "60"],
+        ["BN eps", "1e-05"],
+        ["BN momentum", "0.99"],
+    ]
+
+
+def test_report_embeds_the_figure_and_reports_time_and_machine():
+    text = _report(metrics())
+    assert "](figure1.png)" in text
+    timing = _section(text, "Time and machine")
+    assert "| wall_s | 12.5 |" in timing
+    assert re.search(r"Machine: .+, \d+ cores, .+; Python [\d.]+, JAX [\d.]+ on ", timing)
+
+
+def test_write_report_writes_report_md_only(tmp_path):
+    timing = {"wall_s": 12.5}
+    path = write_report(tmp_path, CONFIG, metrics(), {"baseline": BASELINE_SUMMARY}, timing)
+    assert path == tmp_path / "report.md"
+    assert path.read_text() == _report(metrics())
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import (
+    HISTOGRAMS,
+    SCALARS,
+    TENSORS,
+    EventAccumulator,
+)
+
+from bnlab.outputs.tensorboard import write_run
+
+
+def _run(**extra):
+    run = {
+        "variant": "bn",
+        "seed": 0,
+        "steps": [100, 200, 300],
+        "test_accuracy": [0.5, 0.75, 0.875],
+        "test_loss": [1.5, 0.5, 0.25],
+        "train_loss": [2.0, 1.0, 0.125],
+        "percentiles": {"15": [-1.0, -0.5, -0.25], "50": [0.0, 0.5, 1.0], "85": [1.0, 2.0, 4.0]},
+        "diverged_at": None,
+        "population_test_accuracy": 0.9375,
+        "batch_stats_test_accuracy": {"60": 0.875, "1": 0.125},
+    }
+    run.update(extra)
+    return run
+
+
+def _histograms():
+    rng = np.random.default_rng(0)
+    return {
+        "layer1/bn_input": rng.normal(size=(3, 50)).astype(np.float32),
+        "layer3/sigmoid_input": rng.normal(size=(3, 20)).astype(np.float32),
+    }
+
+
+def _read(logdir):
+    acc = EventAccumulator(str(logdir), size_guidance={SCALARS: 0, HISTOGRAMS: 0, TENSORS: 0})
+    acc.Reload()
+    return acc
+
+
+def _scalars(acc, tag):
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("test/accuracy", [(100, 0.5), (200, 0.75), (300, 0.875)]),
+        ("test/loss", [(100, 1.5), (200, 0.5), (300, 0.25)]),
+        ("train/loss", [(100, 2.0), (200, 1.0), (300, 0.125)]),
+        ("last_sigmoid_input/p15", [(100, -1.0), (200, -0.5), (300, -0.25)]),
+        ("last_sigmoid_input/p50", [(100, 0.0), (200, 0.5), (300, 1.0)]),
+        ("last_sigmoid_input/p85", [(100, 1.0), (200, 2.0), (300, 4.0)]),
+        ("final/population_test_accuracy", [(300, 0.9375)]),
+        ("final/batch_stats_test_accuracy/60", [(300, 0.875)]),
+        ("final/batch_stats_test_accuracy/1", [(300, 0.125)]),
+    ],
+)
+def test_scalars_read_back_exactly(tmp_path, tag, expected):
+    write_run(tmp_path / "bn-seed0", _run(), _histograms())
+    assert _scalars(_read(tmp_path / "bn-seed0"), tag) == expected
+
+
+@pytest.mark.parametrize("tag", ["layer1/bn_input", "layer3/sigmoid_input"])
+def test_histograms_read_back_with_counts_and_ranges(tmp_path, tag):
+    hists = _histograms()
+    write_run(tmp_path / "bn-seed0", _run(), hists)
+    events = _read(tmp_path / "bn-seed0").Histograms(tag)
+    assert [e.step for e in events] == [100, 200, 300]
+    for event, row in zip(events, hists[tag], strict=True):
+        h = event.histogram_value
+        assert h.num == row.size
+        assert sum(h.bucket) == row.size
+        assert (h.min, h.max) == (float(row.min()), float(row.max()))
+        assert h.sum == pytest.approx(float(row.astype(np.float64).sum()), rel=1e-12)
+
+
+def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
+    run = _run(
+        diverged_at=200,
+        test_accuracy=[0.5, None, None],
+        test_loss=[1.5, None, None],
+        train_loss=[2.0, None, None],
+        percentiles={"15": [-1.0, None, None], "50": [0.0, None, None], "85": [1.0, None, None]},
+        population_test_accuracy=None,
+        batch_stats_test_accuracy={"60": None, "1": None},
+    )
+    hists = {"layer1/bn_input": np.array([[0.0, 1.0], [np.nan, 1.0], [np.inf, 0.0]])}
+    write_run(tmp_path / "bn-seed0", run, hists)
+    acc = _read(tmp_path / "bn-seed0")
+    assert _scalars(acc, "test/accuracy") == [(100, 0.5)]
+    assert [e.step for e in acc.Histograms("layer1/bn_input")] == [100]
+    assert not any(t.startswith("final/") for t in acc.Tags()["scalars"])
+    (status,) = acc.Tensors("run/status/text_summary")
+    assert status.step == 200
+    assert status.tensor_proto.string_val == [b"diverged at step 200: loss became NaN or inf"]
+
+
+def test_rewrite_replaces_the_event_file(tmp_path):
+    logdir = tmp_path / "bn-seed0"
+    write_run(logdir, _run(), _histograms())
+    write_run(logdir, _run(test_accuracy=[0.25, 0.5, 1.0]), _histograms())
+    assert len(list(logdir.iterdir())) == 1
+    assert _scalars(_read(logdir), "test/accuracy") == [(100, 0.25), (200, 0.5), (300, 1.0)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bn-seed0"]
+
+
+def test_histogram_with_wrong_row_count_is_refused_and_nothing_is_left(tmp_path):
+    with pytest.raises(ValueError, match=r"expected shape \(3, n_values\).*got \(2, 5\)"):
+        write_run(tmp_path / "bn-seed0", _run(), {"layer1/bn_input": np.zeros((2, 5))})
+    assert list(tmp_path.iterdir()) == []
