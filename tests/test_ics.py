@@ -110,3 +110,17 @@ def test_jit_and_vmap_over_seeds_match_eager():
         np.testing.assert_allclose(
             np.asarray(vmapped.cosine[s]), np.asarray(eager[s].cosine), rtol=1e-5
         )
+
+
+def test_tuple_params_give_the_same_shift_as_named_ones(x64):
+    named, batch = two_layer(jnp.float64)
+    sgd = optax.sgd(0.05)
+
+    def tuple_loss(params, batch):
+        return linear_loss({"l1": params[0], "l2": params[1]}, batch)
+
+    as_tuple = (named["l1"], named["l2"])
+    by_index = ics_for_optax_step(tuple_loss, sgd, as_tuple, sgd.init(as_tuple), batch, [0, 1])
+    by_name = ics_for_optax_step(linear_loss, sgd, named, sgd.init(named), batch, ["l1", "l2"])
+    np.testing.assert_array_equal(np.asarray(by_index.distance), np.asarray(by_name.distance))
+    np.testing.assert_array_equal(np.asarray(by_index.cosine), np.asarray(by_name.cosine))

@@ -5,8 +5,9 @@
 
 ICS of layer i is ||G_i - G'_i||_2, reported with cos(G_i, G'_i) (ideal: 0 and 1): how much layer
 i's gradient changes when only the layers below it take the optimiser's step. Pure and generic:
-parameters are a mapping from layer name to any pytree, the layers listed from input to output, the
-loss any ``loss_fn(params, batch) -> scalar``; jit- and vmap-friendly (the layer loop is static).
+parameters are a mapping from layer name (or a tuple/list indexed by layer number) to any pytree,
+the layers listed from input to output, the loss any ``loss_fn(params, batch) -> scalar``; jit- and
+vmap-friendly (the layer loop is static).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-LossFn = Callable[[Mapping[str, Any], Any], jax.Array]
+Layered = Mapping[str, Any] | Sequence[Any]
+LossFn = Callable[[Layered, Any], jax.Array]
 
 
 class ICS(NamedTuple):
@@ -40,12 +42,22 @@ def cosine(u: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.where(denom > 0, jnp.vdot(u, v) / jnp.where(denom > 0, denom, 1), 0.0)
 
 
+def with_layers(params: Layered, source: Layered, layers: Sequence[str | int]) -> Layered:
+    """``params`` with the entries ``layers`` taken from ``source``, of the same container type."""
+    if isinstance(params, Mapping):
+        return {**params, **{name: source[name] for name in layers}}
+    mixed = list(params)
+    for index in layers:
+        mixed[index] = source[index]
+    return type(params)(mixed)
+
+
 def internal_covariate_shift(
     loss_fn: LossFn,
-    params: Mapping[str, Any],
-    next_params: Mapping[str, Any],
+    params: Layered,
+    next_params: Layered,
     batch: Any,
-    layers: Sequence[str],
+    layers: Sequence[str | int],
 ) -> ICS:
     """Definition 2.1 for each layer in ``layers`` (input to output), given the parameters before
     (W^t) and after (W^{t+1}) one optimiser step; ``batch`` is (x^t, y^t), the step's own batch.
@@ -56,9 +68,7 @@ def internal_covariate_shift(
     distance, cos, norm = [], [], []
     for i, name in enumerate(layers):
         # (W_1^{t+1}, ..., W_{i-1}^{t+1}, W_i^t, ..., W_k^t)
-        mixed = dict(params)
-        for below in layers[:i]:
-            mixed[below] = next_params[below]
+        mixed = with_layers(params, next_params, layers[:i])
         g = flat(grads[name])
         # G'_{t,i}
         g_prime = flat(grad_fn(mixed, batch)[name])
@@ -71,10 +81,10 @@ def internal_covariate_shift(
 def ics_for_optax_step(
     loss_fn: LossFn,
     optimizer: optax.GradientTransformation,
-    params: Mapping[str, Any],
+    params: Layered,
     opt_state: Any,
     batch: Any,
-    layers: Sequence[str],
+    layers: Sequence[str | int],
 ) -> ICS:
     """ICS at one training step of ``optimizer``: W^{t+1} is the step its own gradient G gives."""
     grads = jax.grad(loss_fn)(params, batch)
