@@ -124,3 +124,18 @@ def test_tuple_params_give_the_same_shift_as_named_ones(x64):
     by_name = ics_for_optax_step(linear_loss, sgd, named, sgd.init(named), batch, ["l1", "l2"])
     np.testing.assert_array_equal(np.asarray(by_index.distance), np.asarray(by_name.distance))
     np.testing.assert_array_equal(np.asarray(by_index.cosine), np.asarray(by_name.cosine))
+
+
+def test_part_restricts_the_gradient_to_one_entry_of_each_layer(x64):
+    # l2 is moved whole (w and b); l3's shift is measured on its weight matrix only
+    params, batch = mlp(jax.random.PRNGKey(5))
+    params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params)
+    next_params = jax.tree_util.tree_map(lambda a: a + 0.1, params)
+    ics = internal_covariate_shift(mlp_loss, params, next_params, batch, LAYERS, part="w")
+    mixed = dict(params, l1=next_params["l1"], l2=next_params["l2"])
+    g = jax.grad(mlp_loss)(params, batch)["l3"]["w"]
+    g_moved = jax.grad(mlp_loss)(mixed, batch)["l3"]["w"]
+    np.testing.assert_allclose(
+        float(ics.distance[2]), float(jnp.linalg.norm(g - g_moved)), rtol=1e-12
+    )
+    assert float(ics.grad_norm[2]) == pytest.approx(float(jnp.linalg.norm(g)), rel=1e-12)

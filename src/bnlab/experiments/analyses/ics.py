@@ -42,6 +42,10 @@ def cosine(u: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.where(denom > 0, jnp.vdot(u, v) / jnp.where(denom > 0, denom, 1), 0.0)
 
 
+def pick(layer: Any, part: str | None) -> Any:
+    return layer if part is None else layer[part]
+
+
 def with_layers(params: Layered, source: Layered, layers: Sequence[str | int]) -> Layered:
     """``params`` with the entries ``layers`` taken from ``source``, of the same container type."""
     if isinstance(params, Mapping):
@@ -58,10 +62,13 @@ def internal_covariate_shift(
     next_params: Layered,
     batch: Any,
     layers: Sequence[str | int],
+    part: str | None = None,
 ) -> ICS:
     """Definition 2.1 for each layer in ``layers`` (input to output), given the parameters before
     (W^t) and after (W^{t+1}) one optimiser step; ``batch`` is (x^t, y^t), the step's own batch.
-    Parameters outside ``layers`` stay at W^t in every G'."""
+    Parameters outside ``layers`` stay at W^t in every G'. The layers below are moved whole (BN's
+    gamma and beta too); G and G' are taken over the whole layer, or over its entry ``part`` only
+    (e.g. "w", the weight matrix W_i of the definition)."""
     grad_fn = jax.grad(loss_fn)
     # G_{t,i} for every i at once
     grads = grad_fn(params, batch)
@@ -69,9 +76,9 @@ def internal_covariate_shift(
     for i, name in enumerate(layers):
         # (W_1^{t+1}, ..., W_{i-1}^{t+1}, W_i^t, ..., W_k^t)
         mixed = with_layers(params, next_params, layers[:i])
-        g = flat(grads[name])
+        g = flat(pick(grads[name], part))
         # G'_{t,i}
-        g_prime = flat(grad_fn(mixed, batch)[name])
+        g_prime = flat(pick(grad_fn(mixed, batch)[name], part))
         distance.append(jnp.linalg.norm(g - g_prime))
         cos.append(cosine(g, g_prime))
         norm.append(jnp.linalg.norm(g))
@@ -85,9 +92,10 @@ def ics_for_optax_step(
     opt_state: Any,
     batch: Any,
     layers: Sequence[str | int],
+    part: str | None = None,
 ) -> ICS:
     """ICS at one training step of ``optimizer``: W^{t+1} is the step its own gradient G gives."""
     grads = jax.grad(loss_fn)(params, batch)
     updates, _ = optimizer.update(grads, opt_state, params)
     next_params = optax.apply_updates(params, updates)
-    return internal_covariate_shift(loss_fn, params, next_params, batch, layers)
+    return internal_covariate_shift(loss_fn, params, next_params, batch, layers, part)
