@@ -40,20 +40,30 @@ def _diverged_note(metrics: dict[str, Any], variant: str) -> str:
     return f"; diverged: {where}"
 
 
-def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
+def curve_panel(
+    ax, metrics: dict[str, Any], names: list[str], key: str, *, log: bool = False
+) -> None:
+    """``key`` against steps for each variant: the mean over seeds, with the band between the
+    lowest and highest seed."""
     for color, variant in zip(COLORS, names, strict=False):
-        acc = S.series(metrics, variant, "test_accuracy")
-        n = len(acc.seeds)
+        curve = S.series(metrics, variant, key)
+        n = len(curve.seeds)
         seeds = f"{n} seed{'s' if n != 1 else ''}"
         ax.plot(
-            acc.steps,
-            acc.mean(),
+            curve.steps,
+            curve.mean(),
             color=color,
             label=f"{S.label(variant)} (mean of {seeds}{_diverged_note(metrics, variant)})",
         )
         if n > 1:
-            lo, hi = acc.bounds()
-            ax.fill_between(acc.steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+            lo, hi = curve.bounds()
+            ax.fill_between(curve.steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+    if log:
+        ax.set_yscale("log")
+
+
+def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
+    curve_panel(ax, metrics, names, "test_accuracy")
     ax.set_title("(a) test accuracy")
     ax.set_ylabel("test accuracy")
     ax.legend(
@@ -89,23 +99,34 @@ def build_figure1(metrics: dict[str, Any]) -> Figure:
     # One scale for (b) and (c): the paper's point is that one drifts and the other does not.
     for ax in axes[2:]:
         ax.sharey(axes[1])
+    style_steps_axes(axes)
+    return fig
+
+
+def style_steps_axes(axes) -> None:
+    """Training steps on x (10K, 20K, ...) and a light grid, on every panel."""
     for ax in axes:
         ax.set_xlabel("training steps")
         ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
         ax.grid(True, alpha=0.3)
-    return fig
+
+
+def save_figure(build, out_dir: Path, stem: str) -> list[Path]:
+    """Render ``build()`` (a Figure) under fixed settings and write ``stem``.png and .svg into
+    ``out_dir`` with no date or software stamp, so the same input gives the same bytes."""
+    out_dir = Path(out_dir)
+    paths = []
+    with mpl.rc_context(RC):
+        fig = build()
+        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
+            path = out_dir / f"{stem}.{fmt}"
+            atomic_write_bytes(path, buffer.getvalue())
+            paths.append(path)
+    return paths
 
 
 def plot_figure1(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write ``figure1.png`` and ``figure1.svg`` into ``out_dir``; return their paths."""
-    out_dir = Path(out_dir)
-    paths = []
-    with mpl.rc_context(RC):
-        fig = build_figure1(metrics)
-        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
-            path = out_dir / f"{FIGURE_STEM}.{fmt}"
-            atomic_write_bytes(path, buffer.getvalue())
-            paths.append(path)
-    return paths
+    return save_figure(lambda: build_figure1(metrics), out_dir, FIGURE_STEM)

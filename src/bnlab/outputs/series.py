@@ -19,6 +19,12 @@ LABELS = {
     "bn": "with BN",
     "bn_before": "with BN (before sigmoid)",
     "bn_after": "with BN (after sigmoid)",
+    # Santurkar et al.'s networks (bnlab analyze)
+    "noisy_bn": "noisy BN",
+    "baseline_noisy": "without BN, noise added",
+    "lp1": "l1 normalization",
+    "lp2": "l2 normalization",
+    "lpinf": "l∞ normalization",
 }
 CHECKPOINT_INTERVAL = 10_000
 SMALL_RUN_CHECKPOINTS = 5
@@ -26,6 +32,10 @@ PCTS = ("15", "50", "85")
 
 
 def label(variant: str) -> str:
+    """How a report names a variant; "bn-x5" (a learning-rate multiplier) is "with BN, lr x5"."""
+    base, sep, multiplier = variant.rpartition("-x")
+    if sep and base in LABELS:
+        return f"{LABELS[base]}, lr x{multiplier}"
     return LABELS.get(variant, variant)
 
 
@@ -91,13 +101,16 @@ def mean_std(values: np.ndarray) -> tuple[float, float, int]:
 
 
 def _curve(run: dict[str, Any], key: str) -> list[Any] | None:
-    if key.startswith("percentiles."):
-        return run.get("percentiles", {}).get(key.split(".", 1)[1])
-    return run.get(key)
+    """The list at a dotted path: "test_accuracy", "percentiles.50", "ics.distance.2"."""
+    value: Any = run
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, list) else None
 
 
 def series(metrics: dict[str, Any], variant: str, key: str) -> Series:
-    """``key`` ("test_accuracy", "percentiles.50", ...) for every seed of ``variant``."""
+    """``key`` ("test_accuracy", "percentiles.50", any dotted path to a list aligned with the run's
+    steps) for every seed of ``variant``."""
     runs = runs_of(metrics, variant)
     steps = sorted({s for r in runs for s in r["steps"]})
     column = {s: j for j, s in enumerate(steps)}
