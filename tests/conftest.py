@@ -1,6 +1,10 @@
-"""Shared test fixtures."""
+"""Shared test setup: Keras runs on the JAX backend (set before any test imports keras)."""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax
 import pytest

@@ -1,13 +1,14 @@
-"""Batch Normalization as pure functions (Ioffe & Szegedy 2015, Algorithm 1).
+"""Batch Normalization as pure functions (Ioffe & Szegedy 2015, Algorithm 1 and inference).
 
 State (the running statistics) goes in and comes out; nothing is hidden. Every function works on
 any feature axis: statistics are per feature (channel) over every other axis, so a convolutional
 input (N, H, W, C) uses the paper's effective mini-batch m' = m * p * q.
 
-Conventions (PyTorch's, see docs): ``momentum`` weighs the new batch,
-``running = (1 - momentum) * running + momentum * batch``, default 0.1; ``momentum=None`` keeps a
-cumulative average; the running variance is unbiased (m / (m - 1)), while normalization itself uses
-the biased batch variance, as Algorithm 1 does.
+Conventions (PyTorch's; docs/conventions.md compares the frameworks): ``momentum`` weighs the new
+batch, ``running = (1 - momentum) * running + momentum * batch``, default 0.1; ``momentum=None``
+keeps a cumulative average; the running variance is unbiased (m / (m - 1)), while normalization
+itself uses the biased batch variance, as Algorithm 1 does. ``eps`` (default 1e-5) sits inside the
+square root. Algorithm 2's exact population statistics are in :mod:`bnlab.core.population`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,34 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from bnlab.core import equations as eq
+from bnlab.core.backward import Backward, train_forward
+from bnlab.core.stats import (
+    Moments,
+    batch_stats,
+    feature_axes,
+    normalize,
+    stats_dtype,
+    values_per_feature,
+)
+from bnlab.errors import ConfigError
+
+__all__ = [
+    "BatchNormState",
+    "Moments",
+    "batch_norm_eval",
+    "batch_norm_train",
+    "batch_stats",
+    "check_options",
+    "feature_axes",
+    "init_state",
+    "normalize",
+    "stats_dtype",
+    "update_running_stats",
+]
+
+DEFAULT_BACKWARD: Backward = "paper"
 
 
 class BatchNormState(NamedTuple):
@@ -38,91 +67,63 @@ def init_state(num_features: int, dtype: jnp.dtype = jnp.float32) -> BatchNormSt
     )
 
 
-def feature_axes(ndim: int, axis: int) -> tuple[int, tuple[int, ...]]:
-    """Canonicalise the feature axis once: (feature axis >= 0, the axes statistics reduce over)."""
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for an input with {ndim} dimensions")
-    axis = axis % ndim
-    return axis, tuple(a for a in range(ndim) if a != axis)
+def _concrete(v: object) -> bool:
+    return not isinstance(v, jax.core.Tracer)
 
 
-def stats_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """float16/bfloat16 inputs get float32 statistics; float32/float64 keep their own precision."""
-    return jnp.promote_types(dtype, jnp.float32)
+def check_options(momentum: float | None = 0.1, eps: float = 1e-5) -> None:
+    """Raise :class:`ConfigError` (a ValueError) unless momentum is in [0, 1] or None and eps > 0.
+    Traced values (an engine vmapping over hyperparameters) are not checked."""
+    if momentum is not None and _concrete(momentum) and not 0 <= float(momentum) <= 1:
+        raise ConfigError(f"momentum must be in [0, 1] or None, got momentum={momentum!r}")
+    if _concrete(eps) and not float(eps) > 0:
+        raise ConfigError(f"eps must be > 0, got eps={eps!r}")
 
 
-def _broadcast(v: jax.Array, ndim: int, axis: int) -> jax.Array:
-    shape = [1] * ndim
-    shape[axis] = v.shape[0]
-    return v.reshape(shape)
-
-
-def batch_stats(
-    x: jax.Array, axis: int = -1, axis_name: str | None = None
-) -> tuple[jax.Array, jax.Array, int]:
-    """Per-feature batch mean and biased batch variance, and the number m of values per feature.
-
-    Two-pass: the variance is the mean of squared deviations from the mean, never
-    E[x^2] - E[x]^2, which cancels catastrophically when |mean| >> std. With ``axis_name`` the
-    statistics are averaged over that device/vmap axis (equal-sized shards), as if the shards
-    were one batch.
-    """
-    axis, reduce = feature_axes(x.ndim, axis)
-    m = 1
-    for a in reduce:
-        m *= x.shape[a]
-    x = x.astype(stats_dtype(x.dtype))
-    # mu_B = (1/m) sum_i x_i
-    mean = jnp.mean(x, axis=reduce)
-    if axis_name is not None:
-        mean = lax.pmean(mean, axis_name)
-    # sigma2_B = (1/m) sum_i (x_i - mu_B)^2
-    var = jnp.mean(jnp.square(x - _broadcast(mean, x.ndim, axis)), axis=reduce)
-    if axis_name is not None:
-        var = lax.pmean(var, axis_name)
-        m *= lax.psum(1, axis_name)
-    return mean, var, m
-
-
-def normalize(
+def check_features(
     x: jax.Array,
-    mean: jax.Array,
-    var: jax.Array,
+    axis: int,
     gamma: jax.Array | None,
     beta: jax.Array | None,
-    eps: float,
-    axis: int = -1,
-) -> jax.Array:
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta, per feature, in the statistics' precision,
-    returned in the input's dtype. ``gamma``/``beta`` None means affine off (1 and 0)."""
+    state: BatchNormState | None,
+) -> None:
+    """Raise :class:`ConfigError` unless every per-feature array has x's feature count."""
     axis, _ = feature_axes(x.ndim, axis)
-    dtype = stats_dtype(x.dtype)
-    mean, var = _broadcast(mean, x.ndim, axis), _broadcast(var, x.ndim, axis)
-    # xhat_i = (x_i - mu_B) / sqrt(sigma2_B + eps)
-    xhat = (x.astype(dtype) - mean) * lax.rsqrt(var.astype(dtype) + eps)
-    # y_i = gamma * xhat_i + beta
-    y = xhat
-    if gamma is not None:
-        y = y * _broadcast(gamma.astype(dtype), x.ndim, axis)
-    if beta is not None:
-        y = y + _broadcast(beta.astype(dtype), x.ndim, axis)
-    return y.astype(x.dtype)
+    n = x.shape[axis]
+    named = {"gamma": gamma, "beta": beta}
+    if state is not None:
+        named |= {"running_mean": state.running_mean, "running_var": state.running_var}
+    for name, v in named.items():
+        if v is not None and tuple(v.shape) != (n,):
+            raise ConfigError(
+                f"{name} must have shape ({n},), the {n} features on axis {axis} of the input "
+                f"of shape {tuple(x.shape)}, got shape {tuple(v.shape)}"
+            )
+
+
+def check_batch(x: jax.Array, axis: int, axis_name: str | None) -> None:
+    """Batch statistics need two values per feature; PyTorch's message, as a ConfigError."""
+    if axis_name is None and values_per_feature(x.shape, axis) < 2:
+        raise ConfigError(
+            f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}"
+        )
 
 
 def update_running_stats(
     state: BatchNormState, mean: jax.Array, var: jax.Array, m: int, momentum: float | None
 ) -> BatchNormState:
-    """Fold one batch's statistics into the running ones (no gradient flows through them)."""
+    """Fold one batch's statistics (biased ``var`` over ``m`` values) into the running ones; no
+    gradient flows into the running statistics."""
     mean, var = lax.stop_gradient(mean), lax.stop_gradient(var)
     count = state.num_batches_tracked + 1
-    # the running variance is unbiased: Var = m / (m - 1) * sigma2_B
-    unbiased = var * (m / (m - 1))
     # momentum=None: cumulative average, weight 1/count for the newest batch
     weight = 1.0 / count if momentum is None else momentum
     dtype = state.running_mean.dtype
     return BatchNormState(
-        running_mean=((1 - weight) * state.running_mean + weight * mean).astype(dtype),
-        running_var=((1 - weight) * state.running_var + weight * unbiased).astype(dtype),
+        running_mean=eq.moving_average(state.running_mean, mean, weight).astype(dtype),
+        running_var=eq.moving_average(state.running_var, eq.unbiased_var(var, m), weight).astype(
+            dtype
+        ),
         num_batches_tracked=count,
     )
 
@@ -137,15 +138,27 @@ def batch_norm_train(
     eps: float = 1e-5,
     axis: int = -1,
     axis_name: str | None = None,
+    backward: Backward = DEFAULT_BACKWARD,
+    track_running_stats: bool = True,
 ) -> tuple[jax.Array, BatchNormState]:
     """Algorithm 1 on a training mini-batch: normalize with the batch's own statistics and return
-    the output together with the updated running statistics."""
-    mean, var, m = batch_stats(x, axis, axis_name)
-    if isinstance(m, int) and m < 2:
-        raise ValueError(
-            f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}"
-        )
-    y = normalize(x, mean, var, gamma, beta, eps, axis)
+    the output together with the updated running statistics.
+
+    ``gamma``/``beta`` None turns that half of the affine map off. ``axis_name`` averages the
+    statistics over a pmap/vmap axis (equal shards): the result equals BN of the concatenated batch.
+    ``backward`` picks the gradient: ``"paper"`` (Section 3's chain rule, a custom VJP) or
+    ``"autodiff"``; both give the same values. ``track_running_stats=False`` returns ``state``
+    untouched (pair it with ``batch_norm_eval(..., track_running_stats=False)``).
+    """
+    check_options(momentum, eps)
+    check_features(x, axis, gamma, beta, state)
+    check_batch(x, axis, axis_name)
+    y, mean, var = train_forward(x, gamma, beta, eps, axis, axis_name, backward)
+    if not track_running_stats:
+        return y, state
+    m = values_per_feature(x.shape, axis)
+    if axis_name is not None:
+        m *= lax.axis_size(axis_name)
     return y, update_running_stats(state, mean, var, m, momentum)
 
 
@@ -153,10 +166,30 @@ def batch_norm_eval(
     x: jax.Array,
     gamma: jax.Array | None,
     beta: jax.Array | None,
-    state: BatchNormState,
+    state: BatchNormState | None,
     *,
     eps: float = 1e-5,
     axis: int = -1,
+    track_running_stats: bool = True,
+    axis_name: str | None = None,
 ) -> jax.Array:
-    """Inference: normalize with the running (or population) statistics; works on a batch of one."""
+    """Inference: normalize with the running (or Algorithm 2's population) statistics in
+    ``state``, per example, so a batch of one works and the result does not depend on the batch.
+
+    ``track_running_stats=False`` (or ``state=None``) normalizes with the batch's own statistics
+    instead, like PyTorch with ``track_running_stats=False``. That is what the seed notebook's
+    ``BatchNorm1D`` did at test time: each test example's output then depends on the others in its
+    batch, which the paper's inference (Algorithm 2) avoids.
+
+    Computed as ``gamma * (x - mean) / sqrt(var + eps) + beta``; the same map folded into the
+    paper's ``a * x + b`` is :func:`bnlab.core.population.inference_affine`, equal in exact
+    arithmetic but less accurate in float32 when |mean| >> std (a*x and b then cancel).
+    """
+    check_options(None, eps)
+    if state is None or not track_running_stats:
+        check_features(x, axis, gamma, beta, None)
+        check_batch(x, axis, axis_name)
+        mean, var, _ = batch_stats(x, axis, axis_name)
+        return normalize(x, mean, var, gamma, beta, eps, axis)
+    check_features(x, axis, gamma, beta, state)
     return normalize(x, state.running_mean, state.running_var, gamma, beta, eps, axis)
