@@ -62,8 +62,8 @@ def test_no_divergence_is_said():
     [
         "| last evaluation during training (moving averages) | 0.9300 ± 0.0141 | 0.9800 ± 0.0141 |",
         "| Algorithm 2 population statistics | 0.9350 ± 0.0141 | 0.9850 ± 0.0141 |",
-        "| batch statistics, batch 60 (the notebook's evaluation) | n/a | 0.9000 ± 0.0000 |",
-        "| batch statistics, batch 1 | n/a | 0.1000 ± 0.0000 |",
+        "| batch statistics, test batches of 60 | n/a | 0.9000 ± 0.0000 |",
+        "| batch statistics, test batches of 1 | n/a | 0.1000 ± 0.0000 |",
     ],
 )
 def test_final_evaluations_table(row):
@@ -72,7 +72,7 @@ def test_final_evaluations_table(row):
 
 def test_batch_statistics_sentence_uses_the_runs_numbers():
     text = _section(_report(metrics()), "Final evaluation")
-    assert "at batch 60 the BN network scores 0.9000 against 0.9850" in text
+    assert "in test batches of 60 the BN network scores 0.9000 against 0.9850" in text
     assert "scores 0.1000 (chance is 0.10)" in text
 
 
@@ -128,30 +128,99 @@ def test_model_summary_is_keras_like_with_total():
     assert text.rstrip().endswith("Total params: 99,710")
 
 
-def test_setup_rows_from_nested_config():
-    config = {
-        "preset": "seed",
-        "optimizer": {"name": "rmsprop", "lr": 0.001, "rho": 0.9, "eps": 1e-07},
-        "batch_size": 60,
-        "bn": {"eps": 1e-05, "momentum": 0.99},
-    }
-    assert setup_rows(config) == [
-        ["preset", "seed"],
-        ["optimiser", "rmsprop"],
-        ["learning rate", "0.001"],
-        ["optimiser settings", "rho 0.9, eps 1e-07"],
-        ["batch size", "60"],
-        ["BN eps", "1e-05"],
-        ["BN momentum", "0.99"],
-    ]
+ENGINE_CONFIG = {
+    "preset": "paper",
+    "variants": ["baseline", "bn"],
+    "hidden": [100, 100, 100],
+    "activation": "sigmoid",
+    "bn_placement": "before",
+    "bias_before_bn": False,
+    "init": "gaussian",
+    "init_std": 0.01,
+    "input": "binary",
+    "threshold": 0.5,
+    "optimizer": "sgd",
+    "lr": 0.5,
+    "rho": 0.9,
+    "opt_eps": 1e-07,
+    "momentum": 0.0,
+    "batch_size": 60,
+    "steps": 50000,
+    "eval_every": 1000,
+    "bn_eps": 1e-05,
+    "bn_momentum": 0.1,
+    "seeds": 3,
+    "first_seed": 0,
+    "hist_examples": 20,
+    "data_dir": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [
+        ("preset", "paper"),
+        ("networks", "baseline, bn"),
+        ("hidden layers", "100, 100, 100 units, sigmoid"),
+        ("weight init", "gaussian N(0, 0.01^2), zero biases"),
+        ("input", "binary: 1 where pixel / 255 > 0.5, else 0"),
+        ("optimiser", "SGD"),
+        ("learning rate", "0.5"),
+        ("batch size", "60"),
+        ("training steps", "50,000"),
+        ("evaluation every", "1,000 steps"),
+        ("seeds", "3 (from seed 0)"),
+        ("BN placement", "before each sigmoid; Dense bias in front of BN dropped (as the paper)"),
+        ("BN eps", "1e-05"),
+        ("BN momentum", "0.1 (weight of the newest batch, PyTorch's convention)"),
+        ("data", "the embedded MNIST"),
+        ("hist_examples", "20"),
+    ],
+)
+def test_setup_rows_from_the_engines_config(label, value):
+    assert [label, value] in setup_rows(ENGINE_CONFIG)
+
+
+def test_rmsprop_settings_are_spelled_out():
+    config = {**ENGINE_CONFIG, "optimizer": "rmsprop", "lr": 0.001}
+    assert ["optimiser", "RMSprop (rho 0.9, eps 1e-07, no momentum)"] in setup_rows(config)
+
+
+def test_every_config_key_appears_once_in_the_setup():
+    rows = setup_rows(ENGINE_CONFIG)
+    labels = [label for label, _ in rows]
+    assert len(labels) == len(set(labels)) == 17
+
+
+def test_paper_preset_report_justifies_its_choices():
+    setup = _section(_report(metrics(), ENGINE_CONFIG), "Setup")
+    assert "The paper gives no learning rate, optimiser, weight scale" in setup
+    seed_setup = _section(_report(metrics(), {**ENGINE_CONFIG, "preset": "seed"}), "Setup")
+    assert "The paper gives no learning rate" not in seed_setup
 
 
 def test_report_embeds_the_figure_and_reports_time_and_machine():
     text = _report(metrics())
     assert "](figure1.png)" in text
     timing = _section(text, "Time and machine")
-    assert "| wall_s | 12.5 |" in timing
+    assert "| wall | 12.5 |" in timing
+    assert "Wall time up to writing this report: 12.5 s." in timing
     assert re.search(r"Machine: .+, \d+ cores, .+; Python [\d.]+, JAX [\d.]+ on ", timing)
+
+
+def test_timing_uses_total_peak_memory_and_devices():
+    timing = {
+        "compile_s": 2.0,
+        "train_s": 20.25,
+        "total_s": 25.0,
+        "peak_rss_mb": 900.4,
+        "devices": 2,
+    }
+    text = render_report(CONFIG, metrics(), {}, timing)
+    section = _section(text, "Time and machine")
+    assert "| compile | 2.0 |\n| train | 20.2 |\n| total | 25.0 |" in section
+    assert "Wall time: 25.0 s.\nPeak memory (RSS): 900 MB." in section
+    assert "(2 CPU devices)." in section
 
 
 def test_write_report_writes_report_md_only(tmp_path):

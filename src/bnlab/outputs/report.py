@@ -22,42 +22,26 @@ from bnlab.outputs.figures import FIGURE_STEM
 from bnlab.outputs.files import atomic_write_text
 
 REPORT_FILE = "report.md"
-# Setup rows: a label and the config keys that may hold it, as dotted paths matched from the end
-# ("lr" matches "optimizer.lr"), the most specific first; rows the config lacks are left out.
-SETUP_ROWS = (
-    ("preset", ("preset",)),
-    ("optimiser", ("optimizer.name", "optimiser.name", "optimizer", "optimiser")),
-    ("learning rate", ("optimizer.lr", "optimizer.learning_rate", "lr", "learning_rate")),
-    ("optimiser settings", ("optimizer.rho", "optimizer.eps", "optimizer.momentum")),
-    ("batch size", ("batch_size", "batch")),
-    ("training steps", ("steps", "num_steps")),
-    ("epochs", ("epochs",)),
-    ("evaluation every", ("eval_every",)),
-    ("seeds", ("seeds", "num_seeds")),
-    ("layer sizes", ("layer_sizes", "model.layer_sizes", "hidden")),
-    ("weight init", ("init", "weight_init", "model.init")),
-    ("input scaling", ("input_scaling", "input", "binarize", "binary_threshold")),
-    ("BN placement", ("bn_placement", "placement", "model.bn")),
-    ("bias before BN", ("bias_before_bn", "use_bias", "bias")),
-    ("BN eps", ("bn.eps", "bn_eps", "eps")),
-    ("BN momentum", ("bn.momentum", "bn_momentum", "momentum")),
-    ("evaluation statistics", ("eval_statistics", "eval_stats", "evaluation")),
-    ("probe unit (Fig. 1 b, c)", ("probe_unit", "probe", "percentile_unit")),
+EVAL_STATISTICS = (
+    'during training, the moving averages (Algorithm 2: "using moving averages instead, we can '
+    "track the accuracy of a model as it trains\"); at the end, Algorithm 2's population "
+    "statistics, and for comparison the test batch's own statistics (batch {batch} and 1), as the "
+    "notebook's layer did"
 )
-
-
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: obj}
+PAPER_CHOICES = (
+    "The paper gives no learning rate, optimiser, weight scale or binarization threshold. The "
+    "`paper` preset chooses plain SGD with lr 0.5 (with lr 0.1 the baseline, whose tiny initial "
+    "weights give vanishing sigmoid gradients, is still near chance after 10k steps; public "
+    'reproductions of Figure 1 also use SGD lr 0.5), weights N(0, 0.01^2) ("small random '
+    'Gaussian values") with zero biases and no bias in front of BN (Section 3.2: the mean '
+    'subtraction cancels it), and a pixel threshold of 0.5 of the range for the "binary image". '
+    "This run's values are in the table above."
+)
 
 
 def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return " x ".join(_show(v) for v in value) if value else "[]"
+        return ", ".join(_show(v) for v in value) if value else "none"
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float):
@@ -65,21 +49,79 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _init(c: dict[str, Any]) -> str:
+    if c.get("init") == "gaussian":
+        return f"gaussian N(0, {_show(c.get('init_std'))}^2), zero biases"
+    return f"{c.get('init')} (Keras's Dense default), zero biases"
+
+
+def _input(c: dict[str, Any]) -> str:
+    if c.get("input") == "binary":
+        return f"binary: 1 where pixel / 255 > {_show(c.get('threshold'))}, else 0"
+    return "pixel / 255, in [0, 1]"
+
+
+def _optimizer(c: dict[str, Any]) -> str:
+    name = str(c.get("optimizer"))
+    if name == "rmsprop":
+        details = f"rho {_show(c.get('rho'))}, eps {_show(c.get('opt_eps'))}"
+        details += f", momentum {_show(c['momentum'])}" if c.get("momentum") else ", no momentum"
+        return f"RMSprop ({details})"
+    return "SGD" + (f" with momentum {_show(c['momentum'])}" if c.get("momentum") else "")
+
+
+def _bn(c: dict[str, Any]) -> str:
+    place = {"before": "before", "after": "after"}.get(c.get("bn_placement"), "?")
+    bias = "kept (as the notebook)" if c.get("bias_before_bn") else "dropped (as the paper)"
+    return f"{place} each {c.get('activation', 'activation')}; Dense bias in front of BN {bias}"
+
+
+# (label, config keys the row shows, how to write it); rows whose keys are absent are left out.
+SETUP_ROWS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("preset", ("preset",), lambda c: _show(c["preset"])),
+    ("networks", ("variants",), lambda c: _show(c["variants"])),
+    (
+        "hidden layers",
+        ("hidden", "activation"),
+        lambda c: f"{_show(c['hidden'])} units, {c['activation']}",
+    ),
+    ("weight init", ("init", "init_std"), _init),
+    ("input", ("input", "threshold"), _input),
+    ("optimiser", ("optimizer", "rho", "opt_eps", "momentum"), _optimizer),
+    ("learning rate", ("lr",), lambda c: _show(c["lr"])),
+    ("batch size", ("batch_size",), lambda c: _show(c["batch_size"])),
+    ("training steps", ("steps",), lambda c: f"{c['steps']:,}"),
+    ("evaluation every", ("eval_every",), lambda c: f"{c['eval_every']:,} steps"),
+    (
+        "seeds",
+        ("seeds", "first_seed"),
+        lambda c: f"{c['seeds']} (from seed {c.get('first_seed', 0)})",
+    ),
+    ("BN placement", ("bn_placement", "bias_before_bn"), _bn),
+    ("BN eps", ("bn_eps",), lambda c: _show(c["bn_eps"])),
+    (
+        "BN momentum",
+        ("bn_momentum",),
+        lambda c: f"{_show(c['bn_momentum'])} (weight of the newest batch, PyTorch's convention)",
+    ),
+    (
+        "evaluation statistics",
+        ("batch_size",),
+        lambda c: EVAL_STATISTICS.format(batch=c["batch_size"]),
+    ),
+    ("data", ("data_dir",), lambda c: c["data_dir"] or "the embedded MNIST"),
+)
+
+
 def setup_rows(config: dict[str, Any]) -> list[list[str]]:
-    flat = _flatten(config)
-    rows, used = [], set()
-    for label, candidates in SETUP_ROWS:
-        found: list[str] = []
-        for cand in candidates:
-            keys = [k for k in flat if (k == cand or k.endswith("." + cand)) and k not in used]
-            used.update(keys)
-            found += [f"{k.rsplit('.', 1)[-1]} {_show(flat[k])}" for k in keys]
-            if keys and label != "optimiser settings":
-                # One value per row: drop the key name that the label already says.
-                found = [_show(flat[keys[0]])]
-                break
-        if found:
-            rows.append([label, ", ".join(found)])
+    """Each known setting in words, then any other top-level setting as it is."""
+    rows, shown = [], set()
+    without_bn = config.get("variants") == ["baseline"]
+    for label, keys, write in SETUP_ROWS:
+        if keys[0] in config and not (without_bn and label.startswith("BN")):
+            rows.append([label, write(config)])
+            shown.update(keys)
+    rows += [[key, _show(value)] for key, value in config.items() if key not in shown]
     return rows
 
 
@@ -104,14 +146,24 @@ def machine_info() -> dict[str, Any]:
 
 
 def _timing_section(timing: dict[str, Any]) -> str:
+    """Phases in seconds (keys ending in "_s"), the wall time, peak memory and the machine."""
     machine = {**machine_info(), **(timing.get("machine") or {})}
-    seconds = [[k, f"{v:.1f}"] for k, v in timing.items() if isinstance(v, int | float)]
+    phases = {k: v for k, v in timing.items() if k.endswith("_s") and isinstance(v, int | float)}
     lines = ["## Time and machine", ""]
-    if seconds:
-        lines += [T.md_table(["phase", "seconds"], seconds), ""]
+    if phases:
+        rows = [[k.removesuffix("_s").replace("_", " "), f"{v:.1f}"] for k, v in phases.items()]
+        lines += [T.md_table(["phase", "seconds"], rows), ""]
+        if "total_s" in phases:
+            lines.append(f"Wall time: {phases['total_s']:.1f} s.")
+        else:
+            wall = sum(phases.values())
+            lines.append(f"Wall time up to writing this report: {wall:.1f} s.")
+    if isinstance(timing.get("peak_rss_mb"), int | float):
+        lines.append(f"Peak memory (RSS): {timing['peak_rss_mb']:,.0f} MB.")
     lines.append(
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; "
-        f"Python {machine['python']}, JAX {machine['jax']} on {machine['jax_device']}."
+        f"Python {machine['python']}, JAX {machine['jax']} on {machine['jax_device']}"
+        + (f" ({timing['devices']} CPU devices)." if timing.get("devices") else ".")
     )
     return "\n".join(lines)
 
@@ -158,7 +210,8 @@ def render_report(
         "# bnlab: Figure 1 of Ioffe & Szegedy (2015)" + (f", preset `{preset}`" if preset else ""),
         "## Setup",
         T.md_table(["setting", "value"], setup_rows(config))
-        + "\n\nThe full resolved configuration is in `config.json`.",
+        + (f"\n\n{PAPER_CHOICES}" if preset == "paper" else "")
+        + "\n\nThe resolved configuration is in `config.json`.",
         "## Models",
         "\n\n".join(T.model_table(name, layers) for name, layers in model_summaries.items()),
         "## Figure 1",

@@ -65,12 +65,24 @@ def _last_accuracy(run: dict[str, Any]) -> float:
     return float(values[-1]) if values and run.get("diverged_at") is None else np.nan
 
 
-FINALS = (
-    ("last evaluation during training (moving averages)", None),
-    ("Algorithm 2 population statistics", "population_test_accuracy"),
-    ("batch statistics, batch 60 (the notebook's evaluation)", "batch_stats_test_accuracy.60"),
-    ("batch statistics, batch 1", "batch_stats_test_accuracy.1"),
-)
+BATCH_STATS = "batch_stats_test_accuracy"
+
+
+def batch_sizes(metrics: dict[str, Any]) -> list[str]:
+    """The test batch sizes of the batch-statistics evaluations in the run, largest first."""
+    found = {k for r in metrics["runs"] for k in (r.get(BATCH_STATS) or {})}
+    return sorted(found, key=lambda k: -int(k) if k.isdigit() else 0)
+
+
+def finals(metrics: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(row title, dotted key) of each final evaluation in the run; None: the last curve value."""
+    rows: list[tuple[str, str | None]] = [
+        ("last evaluation during training (moving averages)", None),
+        ("Algorithm 2 population statistics", "population_test_accuracy"),
+    ]
+    for b in batch_sizes(metrics):
+        rows.append((f"batch statistics, test batches of {b}", f"{BATCH_STATS}.{b}"))
+    return rows
 
 
 def final_values(metrics: dict[str, Any], variant: str, key: str | None) -> np.ndarray:
@@ -82,7 +94,7 @@ def finals_table(metrics: dict[str, Any]) -> str:
     """Final test accuracy of each variant under each evaluation it has numbers for."""
     names = S.variants(metrics)
     rows = []
-    for title, key in FINALS:
+    for title, key in finals(metrics):
         cells = []
         for v in names:
             values = final_values(metrics, v, key)
@@ -96,18 +108,24 @@ def finals_table(metrics: dict[str, Any]) -> str:
 
 def batch_stats_sentence(metrics: dict[str, Any], variant: str) -> str:
     """Why evaluating with batch statistics (as the notebook did) misleads, with this run's numbers;
-    empty when the run has no such evaluation."""
-    population, b60, b1 = (
-        S.mean_std(final_values(metrics, variant, key))[0] for _, key in FINALS[1:]
+    empty when the run has no such evaluation at a training-size batch and at batch 1."""
+    sizes = [b for b in batch_sizes(metrics) if b != "1"]
+    if not sizes or "1" not in batch_sizes(metrics):
+        return ""
+    big = sizes[0]
+    population, at_big, at_one = (
+        S.mean_std(final_values(metrics, variant, key))[0]
+        for key in ("population_test_accuracy", f"{BATCH_STATS}.{big}", f"{BATCH_STATS}.1")
     )
-    if not np.isfinite([population, b60, b1]).all():
+    if not np.isfinite([population, at_big, at_one]).all():
         return ""
     return (
         f"Evaluated with the batch's own statistics, as the notebook does, a test example's "
-        f"prediction depends on the other examples in its batch: at batch 60 the BN network "
-        f"scores {b60:.4f} against {population:.4f} with Algorithm 2's population statistics, "
-        f"and at batch 1 every normalised value is 0 (each example is its own batch mean), so "
-        f"the network outputs one constant and scores {b1:.4f} (chance is {CHANCE:.2f})."
+        f"prediction depends on the other examples in its batch: in test batches of {big} the BN "
+        f"network scores {at_big:.4f} against {population:.4f} with Algorithm 2's population "
+        f"statistics, and at batch 1 every normalised value is 0 (each example is its own batch "
+        f"mean), so the network outputs one constant and scores {at_one:.4f} "
+        f"(chance is {CHANCE:.2f})."
     )
 
 
