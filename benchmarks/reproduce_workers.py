@@ -1,0 +1,244 @@
+"""One framework training the Figure 1 networks for N steps; run by bench_reproduce.py in a child
+process per (framework, variant), so imports, threads and peak memory do not mix.
+
+Every worker trains the 784-100-100-100-10 sigmoid MLP, without BN ("baseline") or with BN before
+each sigmoid ("bn"), batch 60, RMSprop with Keras's defaults, float32, on the real MNIST, and
+excludes compilation / warm-up from ``train_s``. It prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+BATCH = 60
+SIZES = (784, 100, 100, 100, 10)
+LR, RHO, EPS, BN_EPS = 1e-3, 0.9, 1e-7, 1e-5
+WARMUP_STEPS = 100
+
+
+def mnist_float() -> tuple[np.ndarray, np.ndarray]:
+    from bnlab.data import load_mnist
+
+    data = load_mnist()
+    return (data.x_train.reshape(-1, 784).astype(np.float32) / 255.0, data.y_train.astype(np.int64))
+
+
+def blas_floor(variant: str, steps: int) -> dict:
+    """Only the matmuls of one training step, in float32: per layer the forward x @ W and the
+    weight gradient x.T @ dz, and dz @ W.T for every layer but the first. BN adds no matmul, so
+    both variants have the same floor."""
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(SIZES)]
+    acts = [rng.standard_normal((BATCH, n), dtype=np.float32) for n in SIZES]
+    grads_w = [np.empty_like(w) for w in ws]
+    grads_x = [np.empty((BATCH, n), np.float32) for n in SIZES]
+
+    def step():
+        for i, w in enumerate(ws):
+            np.matmul(acts[i], w, out=acts[i + 1])
+        for i in reversed(range(len(ws))):
+            np.matmul(acts[i].T, acts[i + 1], out=grads_w[i])
+            if i > 0:
+                np.matmul(acts[i + 1], ws[i].T, out=grads_x[i])
+
+    for _ in range(WARMUP_STEPS):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return {"train_s": time.perf_counter() - t}
+
+
+def bnlab_engine(variant: str, steps: int) -> dict:
+    """bnlab's engine: one compiled lax.scan per epoch segment. ``variant`` "both" trains the two
+    networks together as `bnlab reproduce` does (its own device layout)."""
+    import jax
+    from bnlab.engine import ModelSpec, OptimizerSpec, RunGroup, TrainSpec, train_groups
+
+    from bnlab.data import load_mnist
+
+    def group(name: str) -> RunGroup:
+        bn = "before" if name == "bn" else "none"
+        return RunGroup(name, ModelSpec(bn=bn, init="glorot_uniform", eps=BN_EPS), (0,))
+
+    groups = [group("baseline"), group("bn")] if variant == "both" else [group(variant)]
+    train = TrainSpec(
+        optimizer=OptimizerSpec("rmsprop", lr=LR, rho=RHO, eps=EPS),
+        batch_size=BATCH,
+        steps=steps,
+        eval_every=steps,
+    )
+    devices = None if variant == "both" else [jax.devices("cpu")[0]]
+    _, timing = train_groups(groups, train, load_mnist(), devices=devices)
+    return {"train_s": timing.train_s, "warmup_s": timing.compile_s, "runs": len(groups)}
+
+
+def keras_fit(variant: str, steps: int) -> dict:
+    """The notebook's model and compile call, Keras 3 on JAX, trained with model.fit."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    x, y = mnist_float()
+    layers: list = [keras.Input((784,))]
+    for n in SIZES[1:-1]:
+        if variant == "bn":
+            layers += [
+                keras.layers.Dense(n),
+                keras.layers.BatchNormalization(epsilon=BN_EPS),
+                keras.layers.Activation("sigmoid"),
+            ]
+        else:
+            layers.append(keras.layers.Dense(n, activation="sigmoid"))
+    model = keras.Sequential([*layers, keras.layers.Dense(SIZES[-1])])
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["sparse_categorical_accuracy"],
+    )
+    t = time.perf_counter()
+    model.fit(x[: WARMUP_STEPS * BATCH], y[: WARMUP_STEPS * BATCH], batch_size=BATCH, verbose=0)
+    warmup = time.perf_counter() - t
+    epochs, rows = _epochs(steps, len(x))
+    t = time.perf_counter()
+    model.fit(x[:rows], y[:rows], batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0)
+    return {"train_s": time.perf_counter() - t, "warmup_s": warmup}
+
+
+def _epochs(steps: int, n: int) -> tuple[int, int]:
+    """Epochs and rows so that fit makes exactly ``steps`` steps of BATCH."""
+    per_epoch = n // BATCH
+    if steps % per_epoch == 0:
+        return steps // per_epoch, per_epoch * BATCH
+    if steps < per_epoch:
+        return 1, steps * BATCH
+    raise SystemExit(f"--steps must be below {per_epoch} or a multiple of it, got {steps}")
+
+
+def torch_loop(variant: str, steps: int) -> dict:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", os.cpu_count() or 1)))
+    torch.manual_seed(0)
+    x, y = (torch.from_numpy(a) for a in mnist_float())
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(SIZES[:-1]):
+        layers.append(nn.Linear(a, b))
+        if variant == "bn":
+            # Keras momentum 0.99 is PyTorch's 0.01 (weight of the newest batch)
+            layers.append(nn.BatchNorm1d(b, eps=BN_EPS, momentum=0.01))
+        layers.append(nn.Sigmoid())
+    model = nn.Sequential(*layers, nn.Linear(SIZES[-2], SIZES[-1]))
+    opt = torch.optim.RMSprop(model.parameters(), lr=LR, alpha=RHO, eps=EPS)
+    loss_fn = nn.CrossEntropyLoss()
+    per_epoch = len(x) // BATCH
+
+    def run(n: int) -> None:
+        for t in range(n):
+            if t % per_epoch == 0:
+                perm = torch.randperm(len(x))
+            idx = perm[(t % per_epoch) * BATCH : (t % per_epoch + 1) * BATCH]
+            loss = loss_fn(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return _timed(run, steps)
+
+
+def flax_nnx(variant: str, steps: int) -> dict:
+    """A Flax nnx module and nnx.Optimizer, one nnx.jit-compiled step per Python iteration; the
+    batch is gathered on the device from a per-epoch permutation."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs: nnx.Rngs):
+            pairs = list(itertools.pairwise(SIZES))
+            self.dense = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairs])
+            self.bn = nnx.List(
+                [nnx.BatchNorm(b, epsilon=BN_EPS, rngs=rngs) for _, b in pairs[:-1]]
+                if variant == "bn"
+                else []
+            )
+
+        def __call__(self, h):
+            for i, dense in enumerate(self.dense[:-1]):
+                h = dense(h)
+                if self.bn:
+                    h = self.bn[i](h)
+                h = jax.nn.sigmoid(h)
+            return self.dense[-1](h)
+
+    model = MLP(nnx.Rngs(0))
+    tx = optax.rmsprop(LR, decay=RHO, eps=EPS, eps_in_sqrt=True, initial_scale=0.0)
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    xs, ys = (jnp.asarray(a) for a in mnist_float())
+    per_epoch = xs.shape[0] // BATCH
+
+    @nnx.jit
+    def step(model, optimizer, perm, t):
+        idx = jax.lax.dynamic_slice_in_dim(perm, t * BATCH, BATCH)
+
+        def loss_fn(model):
+            logits = model(xs[idx])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, ys[idx]).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    def run(n: int) -> None:
+        key = jax.random.key(0)
+        for t in range(n):
+            if t % per_epoch == 0:
+                key, sub = jax.random.split(key)
+                perm = jax.random.permutation(sub, xs.shape[0])
+            loss = step(model, optimizer, perm, jnp.int32(t % per_epoch))
+        jax.block_until_ready(loss)
+
+    return _timed(run, steps)
+
+
+def _timed(run: Callable[[int], None], steps: int) -> dict:
+    t = time.perf_counter()
+    run(WARMUP_STEPS)
+    warmup = time.perf_counter() - t
+    t = time.perf_counter()
+    run(steps)
+    return {"train_s": time.perf_counter() - t, "warmup_s": warmup}
+
+
+WORKERS: dict[str, Callable[[str, int], dict]] = {
+    "bnlab": bnlab_engine,
+    "blas": blas_floor,
+    "keras": keras_fit,
+    "torch": torch_loop,
+    "flax": flax_nnx,
+}
+
+
+def main(framework: str, variant: str, steps: int) -> None:
+    out = WORKERS[framework](variant, steps)
+    out.update(
+        framework=framework,
+        variant=variant,
+        steps=steps,
+        # Linux reports ru_maxrss in KiB
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
