@@ -44,3 +44,14 @@ def test_accuracy_line_is_the_mean_over_seeds():
     line = build_figure1(metrics()).axes[0].get_lines()[0]
     assert list(line.get_xdata()) == [10_000, 20_000]
     assert list(line.get_ydata()) == pytest.approx([0.91, 0.93], abs=1e-15)
+
+
+def test_percentile_panels_name_seed_and_unit_when_recorded():
+    m = metrics()
+    for run in m["runs"]:
+        run["percentile_unit"] = 42 if run["variant"] == "bn" else 7
+    axes = build_figure1(m).axes
+    assert [ax.get_ylabel() for ax in axes[1:]] == [
+        "input to a last-layer sigmoid (unit 7, seed 0)",
+        "input to a last-layer sigmoid (unit 42, seed 0)",
+    ]

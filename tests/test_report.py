@@ -174,7 +174,7 @@ ENGINE_CONFIG = {
         ("BN eps", "1e-05"),
         ("BN momentum", "0.1 (weight of the newest batch, PyTorch's convention)"),
         ("data", "the embedded MNIST"),
-        ("hist_examples", "20"),
+        ("histograms", "hidden-layer values of the first 20 test images (TensorBoard)"),
     ],
 )
 def test_setup_rows_from_the_engines_config(label, value):
@@ -190,6 +190,7 @@ def test_every_config_key_appears_once_in_the_setup():
     rows = setup_rows(ENGINE_CONFIG)
     labels = [label for label, _ in rows]
     assert len(labels) == len(set(labels)) == 17
+    assert "hist_examples" not in labels
 
 
 def test_paper_preset_report_justifies_its_choices():
@@ -229,3 +230,18 @@ def test_write_report_writes_report_md_only(tmp_path):
     assert path == tmp_path / "report.md"
     assert path.read_text() == _report(metrics())
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_figure_section_names_the_probed_unit_of_each_run():
+    m = metrics()
+    for run, unit in zip(m["runs"], [7, 7, 42, 3], strict=True):
+        run["percentile_unit"] = unit
+    text = _section(_report(m), "Figure 1")
+    assert (
+        "(without BN seed 0: unit 7; without BN seed 1: unit 7; with BN seed 0: unit 42; "
+        "with BN seed 1: unit 3); the percentiles are over the whole test set."
+    ) in text
+
+
+def test_figure_section_without_unit_information_has_only_the_figure():
+    assert _section(_report(metrics()), "Figure 1").strip().endswith("(figure1.png)")

@@ -112,3 +112,19 @@ def test_histogram_with_wrong_row_count_is_refused_and_nothing_is_left(tmp_path)
     with pytest.raises(ValueError, match=r"expected shape \(3, n_values\).*got \(2, 5\)"):
         write_run(tmp_path / "bn-seed0", _run(), {"layer1/bn_input": np.zeros((2, 5))})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scalar_tags_are_exactly_curves_percentiles_and_final_numbers(tmp_path):
+    # percentile_unit is an index, not a measurement: it gets no scalar
+    write_run(tmp_path / "bn-seed0", _run(percentile_unit=42), _histograms())
+    assert sorted(_read(tmp_path / "bn-seed0").Tags()["scalars"]) == [
+        "final/batch_stats_test_accuracy/1",
+        "final/batch_stats_test_accuracy/60",
+        "final/population_test_accuracy",
+        "last_sigmoid_input/p15",
+        "last_sigmoid_input/p50",
+        "last_sigmoid_input/p85",
+        "test/accuracy",
+        "test/loss",
+        "train/loss",
+    ]

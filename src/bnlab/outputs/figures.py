@@ -72,7 +72,9 @@ def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
 
 
 def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) -> None:
-    seed = S.runs_of(metrics, variant)[0]["seed"]
+    first = S.runs_of(metrics, variant)[0]
+    seed = first["seed"]
+    unit = f"unit {first['percentile_unit']}, " if "percentile_unit" in first else ""
     curves = {q: S.series(metrics, variant, f"percentiles.{q}") for q in PERCENTILE_STYLE}
     for q, style in PERCENTILE_STYLE.items():
         c = curves[q]
@@ -81,7 +83,7 @@ def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) ->
         curves["15"].steps, curves["15"].values[0], curves["85"].values[0], color="0.85"
     )
     ax.set_title(f"({letter}) {S.label(variant)}")
-    ax.set_ylabel(f"input to a last-layer sigmoid (seed {seed})")
+    ax.set_ylabel(f"input to a last-layer sigmoid ({unit}seed {seed})")
     ax.legend(loc="best", fontsize=7)
 
 

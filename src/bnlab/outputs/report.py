@@ -110,6 +110,13 @@ SETUP_ROWS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
         lambda c: EVAL_STATISTICS.format(batch=c["batch_size"]),
     ),
     ("data", ("data_dir",), lambda c: c["data_dir"] or "the embedded MNIST"),
+    (
+        "histograms",
+        ("hist_examples",),
+        lambda c: (
+            f"hidden-layer values of the first {c['hist_examples']} test images (TensorBoard)"
+        ),
+    ),
 )
 
 
@@ -168,6 +175,25 @@ def _timing_section(timing: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _units_sentence(metrics: dict[str, Any]) -> str:
+    """Which sigmoid panels (b, c) follow, per variant and seed, when the engine recorded it."""
+    units = [
+        f"{S.label(v)} seed {r['seed']}: unit {r['percentile_unit']}"
+        for v in S.variants(metrics)
+        for r in S.runs_of(metrics, v)
+        if "percentile_unit" in r
+    ]
+    if not units:
+        return ""
+    return (
+        "Panels (b, c) follow one typical sigmoid of the last hidden layer, fixed before training: "
+        "the unit whose median input over the test set at initialisation is closest to the median "
+        "of all units' medians, so neither a saturated unit nor an outlier ("
+        + "; ".join(units)
+        + "); the percentiles are over the whole test set."
+    )
+
+
 def _diverged_section(metrics: dict[str, Any]) -> str:
     lines = [
         f"- {S.label(v)}, seed {seed}: diverged at step {step:,} (the loss became NaN or inf); "
@@ -216,7 +242,7 @@ def render_report(
         "\n\n".join(T.model_table(name, layers) for name, layers in model_summaries.items()),
         "## Figure 1",
         f"![Figure 1: test accuracy, and the last-layer sigmoid input without and with BN]"
-        f"({FIGURE_STEM}.png)",
+        f"({FIGURE_STEM}.png)" + (f"\n\n{units}" if (units := _units_sentence(metrics)) else ""),
         "## Test accuracy during training",
         f"Mean ± sample standard deviation (ddof=1) over {len(seeds)} seed(s) "
         f"({', '.join(map(str, seeds))}), at the evaluation steps nearest to each checkpoint; "

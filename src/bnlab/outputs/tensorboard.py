@@ -25,7 +25,15 @@ PERCENTILE_TAG = "last_sigmoid_input/p{q}"
 FINAL_PREFIX = "final/"
 STATUS_TAG = "run/status"
 # Keys of a run that are neither curves nor final numbers.
-NOT_FINAL = {"variant", "seed", "steps", "percentiles", "diverged_at", *CURVE_TAGS}
+NOT_FINAL = {
+    "variant",
+    "seed",
+    "steps",
+    "percentiles",
+    "diverged_at",
+    "percentile_unit",
+    *CURVE_TAGS,
+}
 
 
 def _finite(value: Any) -> bool:
