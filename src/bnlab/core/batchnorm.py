@@ -71,13 +71,16 @@ def _concrete(v: object) -> bool:
     return not isinstance(v, jax.core.Tracer)
 
 
-def check_options(momentum: float | None = 0.1, eps: float = 1e-5) -> None:
-    """Raise :class:`ConfigError` (a ValueError) unless momentum is in [0, 1] or None and eps > 0.
-    Traced values (an engine vmapping over hyperparameters) are not checked."""
+def check_options(
+    momentum: float | None = 0.1, eps: float = 1e-5, *, eps_name: str = "eps"
+) -> None:
+    """Raise :class:`ConfigError` (a ValueError) unless momentum is in [0, 1] or None and eps > 0
+    (``eps_name`` names it in the message: Keras calls it epsilon). Traced values (an engine
+    vmapping over hyperparameters) are not checked."""
     if momentum is not None and _concrete(momentum) and not 0 <= float(momentum) <= 1:
         raise ConfigError(f"momentum must be in [0, 1] or None, got momentum={momentum!r}")
     if _concrete(eps) and not float(eps) > 0:
-        raise ConfigError(f"eps must be > 0, got eps={eps!r}")
+        raise ConfigError(f"{eps_name} must be > 0, got {eps_name}={eps!r}")
 
 
 def check_features(
@@ -110,20 +113,27 @@ def check_batch(x: jax.Array, axis: int, axis_name: str | None) -> None:
 
 
 def update_running_stats(
-    state: BatchNormState, mean: jax.Array, var: jax.Array, m: int, momentum: float | None
+    state: BatchNormState,
+    mean: jax.Array,
+    var: jax.Array,
+    m: int,
+    momentum: float | None,
+    *,
+    unbiased: bool = True,
 ) -> BatchNormState:
     """Fold one batch's statistics (biased ``var`` over ``m`` values) into the running ones; no
-    gradient flows into the running statistics."""
+    gradient flows into the running statistics. ``unbiased=False`` averages the biased variance
+    (Keras's and Flax's convention) instead of m/(m-1) times it (PyTorch's and Algorithm 2's)."""
     mean, var = lax.stop_gradient(mean), lax.stop_gradient(var)
+    if unbiased:
+        var = eq.unbiased_var(var, m)
     count = state.num_batches_tracked + 1
     # momentum=None: cumulative average, weight 1/count for the newest batch
     weight = 1.0 / count if momentum is None else momentum
     dtype = state.running_mean.dtype
     return BatchNormState(
         running_mean=eq.moving_average(state.running_mean, mean, weight).astype(dtype),
-        running_var=eq.moving_average(state.running_var, eq.unbiased_var(var, m), weight).astype(
-            dtype
-        ),
+        running_var=eq.moving_average(state.running_var, var, weight).astype(dtype),
         num_batches_tracked=count,
     )
 
@@ -140,6 +150,7 @@ def batch_norm_train(
     axis_name: str | None = None,
     backward: Backward = DEFAULT_BACKWARD,
     track_running_stats: bool = True,
+    unbiased: bool = True,
 ) -> tuple[jax.Array, BatchNormState]:
     """Algorithm 1 on a training mini-batch: normalize with the batch's own statistics and return
     the output together with the updated running statistics.
@@ -149,6 +160,8 @@ def batch_norm_train(
     ``backward`` picks the gradient: ``"paper"`` (Section 3's chain rule, a custom VJP) or
     ``"autodiff"``; both give the same values. ``track_running_stats=False`` returns ``state``
     untouched (pair it with ``batch_norm_eval(..., track_running_stats=False)``).
+    ``unbiased=False`` keeps the biased running variance (Keras/Flax; their momentum is
+    ``1 - momentum`` here).
     """
     check_options(momentum, eps)
     check_features(x, axis, gamma, beta, state)
@@ -159,7 +172,7 @@ def batch_norm_train(
     m = values_per_feature(x.shape, axis)
     if axis_name is not None:
         m *= lax.axis_size(axis_name)
-    return y, update_running_stats(state, mean, var, m, momentum)
+    return y, update_running_stats(state, mean, var, m, momentum, unbiased=unbiased)
 
 
 def batch_norm_eval(
