@@ -88,3 +88,14 @@ def test_eval_with_running_stats_of_that_batch_equals_train(x64, p):
 def test_unsupported_p_is_refused(p):
     with pytest.raises(ValueError, match=r"Expected p in \(1, 2, inf\)"):
         lp_stats(jnp.ones((4, 2)), p)
+
+
+def test_momentum_none_is_the_cumulative_average(x64):
+    state = init_state(1, jnp.float64)
+    for batch in ([1.0, 2.0, 3.0, 6.0], [0.0, 0.0, 2.0, 2.0]):
+        x = jnp.asarray(batch, jnp.float64)[:, None]
+        _, state = lp_norm_train(x, None, None, state, p=1, momentum=None)
+    # means 3 and 1; mean absolute deviations 1.5 and 1
+    np.testing.assert_allclose(np.asarray(state.running_mean), [2.0], rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(state.running_var), [1.25], rtol=1e-15)
+    assert int(state.num_batches_tracked) == 2

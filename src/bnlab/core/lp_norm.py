@@ -85,20 +85,23 @@ def lp_norm_train(
     state: BatchNormState,
     *,
     p: float,
-    momentum: float = 0.1,
+    momentum: float | None = 0.1,
     eps: float = 1e-5,
     axis: int = -1,
 ) -> tuple[jax.Array, BatchNormState]:
     """Normalize a training mini-batch by its own mean and average l_p norm; return the output
-    and the running statistics, ``running = (1 - momentum) * running + momentum * batch``."""
+    and the running statistics, ``running = (1 - momentum) * running + momentum * batch``
+    (``momentum=None``: the cumulative average, as for BN)."""
     mean, moment = lp_stats(x, p, axis)
     y = lp_normalize(x, mean, moment, gamma, beta, p, eps, axis)
     mean, moment = lax.stop_gradient(mean), lax.stop_gradient(moment)
+    count = state.num_batches_tracked + 1
+    weight = 1.0 / count if momentum is None else momentum
     dtype = state.running_mean.dtype
     new_state = BatchNormState(
-        running_mean=((1 - momentum) * state.running_mean + momentum * mean).astype(dtype),
-        running_var=((1 - momentum) * state.running_var + momentum * moment).astype(dtype),
-        num_batches_tracked=state.num_batches_tracked + 1,
+        running_mean=((1 - weight) * state.running_mean + weight * mean).astype(dtype),
+        running_var=((1 - weight) * state.running_var + weight * moment).astype(dtype),
+        num_batches_tracked=count,
     )
     return y, new_state
 
