@@ -128,3 +128,11 @@ def test_scalar_tags_are_exactly_curves_percentiles_and_final_numbers(tmp_path):
         "test/loss",
         "train/loss",
     ]
+
+
+def test_further_scalars_are_written_and_none_skipped(tmp_path):
+    scalars = {"ics/distance/layer2": [0.5, None, 0.25], "landscape/loss_max": [2.0, 1.0, 0.5]}
+    write_run(tmp_path / "bn-seed0", _run(), _histograms(), scalars=scalars)
+    acc = _read(tmp_path / "bn-seed0")
+    assert _scalars(acc, "ics/distance/layer2") == [(100, 0.5), (300, 0.25)]
+    assert _scalars(acc, "landscape/loss_max") == [(100, 2.0), (200, 1.0), (300, 0.5)]

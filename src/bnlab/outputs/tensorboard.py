@@ -68,10 +68,16 @@ def _check_histograms(histograms: dict[str, np.ndarray], n_steps: int) -> None:
             )
 
 
-def _write(writer: SummaryWriter, run: dict[str, Any], histograms: dict[str, np.ndarray]) -> None:
+def _write(
+    writer: SummaryWriter,
+    run: dict[str, Any],
+    histograms: dict[str, np.ndarray],
+    scalars: dict[str, list[Any]],
+) -> None:
     steps = [int(s) for s in run["steps"]]
-    for key, tag in CURVE_TAGS.items():
-        for step, value in zip(steps, run.get(key) or [], strict=False):
+    curves = {tag: run.get(key) for key, tag in CURVE_TAGS.items()} | scalars
+    for tag, values in curves.items():
+        for step, value in zip(steps, values or [], strict=False):
             if value is not None:
                 writer.add_scalar(tag, float(value), step)
     for q, values in (run.get("percentiles") or {}).items():
@@ -91,9 +97,15 @@ def _write(writer: SummaryWriter, run: dict[str, Any], histograms: dict[str, np.
         writer.add_text(STATUS_TAG, f"diverged at step {step}: loss became NaN or inf", step)
 
 
-def write_run(logdir: Path, run: dict[str, Any], histograms: dict[str, np.ndarray]) -> Path:
+def write_run(
+    logdir: Path,
+    run: dict[str, Any],
+    histograms: dict[str, np.ndarray],
+    scalars: dict[str, list[Any]] | None = None,
+) -> Path:
     """Write ``run`` (one entry of metrics.json["runs"]) and ``histograms`` (tag -> array of shape
-    (len(run["steps"]), n_values)) as TensorBoard events in ``logdir``, replacing what was there."""
+    (len(run["steps"]), n_values)) as TensorBoard events in ``logdir``, replacing what was there.
+    ``scalars`` (tag -> values aligned with the steps, None for none) adds further curves."""
     logdir = Path(logdir)
     histograms = {tag: np.asarray(v) for tag, v in histograms.items()}
     _check_histograms(histograms, len(run["steps"]))
@@ -102,7 +114,7 @@ def write_run(logdir: Path, run: dict[str, Any], histograms: dict[str, np.ndarra
     try:
         writer = SummaryWriter(logdir=str(tmp), flush_secs=3600)
         try:
-            _write(writer, run, histograms)
+            _write(writer, run, histograms, scalars or {})
         finally:
             writer.close()
         if logdir.exists():
