@@ -7,7 +7,7 @@ difference per oracle and quantity so benchmarks/oracle_diffs.py can quote it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -87,3 +87,50 @@ def eval_core(case: Case, state: BatchNormState, **kwargs) -> np.ndarray:
         jnp.asarray(case.x_test), jnp.asarray(case.gamma), jnp.asarray(case.beta), state, **kwargs
     )
     return np.asarray(y)
+
+
+class Oracle(Protocol):
+    """One framework's BN layer, with bnlab's conventions translated to it."""
+
+    name: str
+    atol: float  # the tolerance stated in each oracle test file, and why
+    eps: float
+
+    def core_kwargs(self, momentum: Any) -> dict: ...  # the framework's momentum -> bnlab's
+    def layer(self, case: Case, momentum: Any) -> Any: ...
+    def steps(self, case: Case, layer: Any) -> list[dict]: ...  # y, dx, dgamma, dbeta, running_*
+    def evaluate(self, layer: Any, x: np.ndarray) -> Any: ...  # inference after the steps
+
+
+def check_training(oracle: Oracle, shape: tuple[int, ...], momentum: Any) -> None:
+    """Each of STEPS training steps: the output and the running statistics."""
+    case = make_case(shape)
+    ours = run_core(case, eps=oracle.eps, **oracle.core_kwargs(momentum))
+    theirs = oracle.steps(case, oracle.layer(case, momentum))
+    for o, t in zip(ours, theirs, strict=True):
+        assert_close(oracle.name, "y (train)", o.y, t["y"], oracle.atol)
+        assert_close(
+            oracle.name, "running_mean", o.state.running_mean, t["running_mean"], oracle.atol
+        )
+        assert_close(oracle.name, "running_var", o.state.running_var, t["running_var"], oracle.atol)
+
+
+def check_gradients(oracle: Oracle, shape: tuple[int, ...], momentum: Any, backward: str) -> None:
+    """Each step's gradients of sum(y * w) wrt x, gamma and beta."""
+    case = make_case(shape, seed=1)
+    ours = run_core(case, eps=oracle.eps, backward=backward, **oracle.core_kwargs(momentum))
+    theirs = oracle.steps(case, oracle.layer(case, momentum))
+    for o, t in zip(ours, theirs, strict=True):
+        for name in ("dx", "dgamma", "dbeta"):
+            assert_close(oracle.name, name, getattr(o, name), t[name], oracle.atol)
+
+
+def check_inference(oracle: Oracle, shape: tuple[int, ...], momentum: Any) -> None:
+    """Inference after the training steps, on a batch and on a batch of one."""
+    case = make_case(shape, seed=2)
+    state = run_core(case, eps=oracle.eps, **oracle.core_kwargs(momentum))[-1].state
+    layer = oracle.layer(case, momentum)
+    oracle.steps(case, layer)
+    for label, x in (("y (eval)", case.x_test), ("y (eval, batch of one)", case.x_test[:1])):
+        ours = eval_core(case._replace(x_test=x), state, eps=oracle.eps)
+        assert_close(oracle.name, label, ours, oracle.evaluate(layer, x), oracle.atol)
