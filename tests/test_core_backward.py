@@ -110,8 +110,9 @@ finite = st.floats(-100, 100, allow_nan=False, allow_infinity=False, width=64)
 
 @st.composite
 def batches(draw):
-    m = draw(st.integers(2, 12))
-    c = draw(st.integers(1, 4))
+    # a few shapes (each compiles once), from the smallest batch up
+    m = draw(st.sampled_from([2, 3, 8, 13]))
+    c = draw(st.sampled_from([1, 4]))
     x = draw(arrays(np.float64, (m, c), elements=finite))
     assume(x.std(axis=0).min() > 1e-2)
     return x
@@ -133,6 +134,14 @@ def bn(x, gamma=None, beta=None, eps=1e-5, backward="paper"):
     return batch_norm_train(x, gamma, beta, state, eps=eps, backward=backward)[0]
 
 
+@functools.partial(jax.jit, static_argnames="backward")
+def input_gradient(x, gamma, w, backward):
+    """dl/dx for the cotangent dl/dy = w * (1 - tanh(y)^2), and that cotangent."""
+    y, vjp = jax.vjp(lambda x: bn(x, gamma, eps=1e-5, backward=backward), x)
+    dl_dy = w * (1 - jnp.tanh(y) ** 2)
+    return vjp(dl_dy)[0], dl_dy
+
+
 @settings(max_examples=40, deadline=None)
 @given(x=batches(), seed=st.integers(0, 2**16), backward=st.sampled_from(["paper", "autodiff"]))
 @in_x64
@@ -145,9 +154,7 @@ def test_input_gradient_is_orthogonal_to_ones_and_xhat(x, seed, backward):
     w = jnp.asarray(rng.normal(size=x.shape))
     x = jnp.asarray(x)
     eps = 1e-5
-    y, vjp = jax.vjp(lambda x: bn(x, gamma, eps=eps, backward=backward), x)
-    dl_dy = w * (1 - jnp.tanh(y) ** 2)
-    (dx,) = vjp(dl_dy)
+    dx, dl_dy = input_gradient(x, gamma, w, backward)
     var = x.var(0)
     xhat = (x - x.mean(0)) / jnp.sqrt(var + eps)
     # the size of the terms that must cancel, per channel

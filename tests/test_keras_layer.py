@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -187,3 +193,19 @@ def test_seed_notebook_model_trains():
     # chance level is ln(10) = 2.30; 30 RMSprop steps on 600 digits bring it well below 1
     assert before > 2.0
     assert after < before - 1.5, (before, after)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_layer_matches_keras_on_other_backends(backend):
+    """Written with keras.ops only: the same numbers on the torch and numpy backends (numpy runs
+    inference only), each in its own process since the backend is fixed at import."""
+    helper = Path(__file__).parent / "helpers" / "keras_backend.py"
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    out = subprocess.run(
+        [sys.executable, str(helper)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    for name, diff in result["worst"].items():
+        assert diff <= ATOL, (backend, name, diff)

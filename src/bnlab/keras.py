@@ -1,8 +1,8 @@
 """A drop-in Keras 3 ``BatchNormalization`` layer built on bnlab's equations.
 
-Written with ``keras.ops`` only, so it runs on any Keras backend. The arithmetic is
-:mod:`bnlab.core.equations` (the same lines the JAX core runs); this module only chooses Keras's
-conventions. Importing it needs Keras 3 (the ``test`` extra installs it).
+Written with ``keras.ops`` only, so it runs on any Keras backend (tested on JAX, torch and
+numpy). The arithmetic is :mod:`bnlab.core.equations` (the same lines the JAX core runs); this
+module only chooses Keras's conventions. Importing it needs Keras 3 (the ``test`` extra has it).
 """
 
 from __future__ import annotations
