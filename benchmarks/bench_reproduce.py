@@ -11,6 +11,8 @@ machine load; absolute numbers move with whatever else the machine runs. Rows:
 - BLAS floor: numpy doing only the step's matmuls (forward, weight gradients, input gradients),
   with 1 BLAS thread and with one per core; the floor is the faster of the two;
 - Keras 3 `model.fit` on the JAX backend (the notebook's model and compile call);
+- plain JAX: the least a compiled lax.scan training program does (no measurements, no
+  divergence check), to show what bnlab's own extras cost;
 - a PyTorch per-step loop (torch.set_num_threads = cores, and = 1: on a shared machine extra
   threads can cost more than they give) and a Flax nnx loop with an nnx.jit step.
 
@@ -45,19 +47,24 @@ ROWS = [
     ("PyTorch loop, 1 thread per core", "torch", ("baseline", "bn"), {}),
     ("PyTorch loop, 1 thread", "torch", ("baseline", "bn"), {"BENCH_TORCH_THREADS": "1"}),
     ("Flax nnx loop", "flax", ("baseline", "bn"), {}),
+    ("plain JAX lax.scan (minimal)", "jaxscan", ("baseline", "bn"), {}),
 ]
 
 
-def run_worker(worker: str, network: str, steps: int, env: dict[str, str]) -> dict:
+def run_worker(worker: str, network: str, steps: int, env: dict[str, str], timeout: float) -> dict:
     src = str(HERE.parent / "src")
     child_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([src, str(HERE)])}
-    proc = subprocess.run(
-        [sys.executable, str(WORKER), worker, network, str(steps)],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(WORKER), worker, network, str(steps)],
+            capture_output=True,
+            text=True,
+            env=child_env,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:.0f} s (--row-timeout)"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         error = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
@@ -65,12 +72,12 @@ def run_worker(worker: str, network: str, steps: int, env: dict[str, str]) -> di
     return json.loads(lines[-1])
 
 
-def measure(steps: int, repeat: int) -> list[dict]:
+def measure(steps: int, repeat: int, timeout: float) -> list[dict]:
     results: dict[tuple[str, str], dict] = {}
     for _ in range(repeat):
         for name, worker, networks, env in ROWS:
             for network in networks:
-                out = run_worker(worker, network, steps, env)
+                out = run_worker(worker, network, steps, env, timeout)
                 print(
                     f"  {name:32s} {network:9s} {out.get('train_s', out.get('error'))}",
                     file=sys.stderr,
@@ -158,12 +165,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=5000, help="timed steps per run")
     parser.add_argument("--repeat", type=int, default=1, help="keep each row's fastest of R")
+    parser.add_argument(
+        "--row-timeout",
+        type=float,
+        default=300,
+        help="seconds a row may take, start-up included, before it is stopped and reported so "
+        "(threaded BLAS and PyTorch rows crawl on a busy machine)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if args.steps < 1 or args.repeat < 1:
-        parser.error("--steps and --repeat must be positive")
+    if args.steps < 1 or args.repeat < 1 or args.row_timeout <= 0:
+        parser.error("--steps, --repeat and --row-timeout must be positive")
     load_before = os.getloadavg()
-    results = measure(args.steps, args.repeat)
+    results = measure(args.steps, args.repeat, args.row_timeout)
     load_after = os.getloadavg()
     summary = analyse(results, args.steps)
     sys.path.insert(0, str(HERE.parent / "src"))
@@ -180,6 +194,7 @@ def main() -> None:
         payload = {
             "steps": args.steps,
             "repeat": args.repeat,
+            "row_timeout_s": args.row_timeout,
             "machine": machine,
             "loadavg": [load_before[0], load_after[0]],
             "results": results,

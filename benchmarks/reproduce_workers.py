@@ -60,10 +60,9 @@ def blas_floor(variant: str, steps: int) -> dict:
 def bnlab_engine(variant: str, steps: int) -> dict:
     """bnlab's engine: one compiled lax.scan per epoch segment. ``variant`` "both" trains the two
     networks together as `bnlab reproduce` does (its own device layout)."""
-    import jax
-    from bnlab.engine import ModelSpec, OptimizerSpec, RunGroup, TrainSpec, train_groups
-
     from bnlab.data import load_mnist
+    from bnlab.engine import ModelSpec, OptimizerSpec, RunGroup, TrainSpec, train_groups
+    from bnlab.engine.devices import cpu_devices
 
     def group(name: str) -> RunGroup:
         bn = "before" if name == "bn" else "none"
@@ -76,7 +75,8 @@ def bnlab_engine(variant: str, steps: int) -> dict:
         steps=steps,
         eval_every=steps,
     )
-    devices = None if variant == "both" else [jax.devices("cpu")[0]]
+    # one XLA CPU device per group, as `bnlab reproduce` sets up (must precede any JAX work)
+    devices = cpu_devices(len(groups))
     _, timing = train_groups(groups, train, load_mnist(), devices=devices)
     return {"train_s": timing.train_s, "warmup_s": timing.compile_s, "runs": len(groups)}
 
@@ -210,6 +210,72 @@ def flax_nnx(variant: str, steps: int) -> dict:
     return _timed(run, steps)
 
 
+def jax_scan(variant: str, steps: int) -> dict:
+    """The least a compiled JAX program must do: a functional MLP (BN as batch statistics plus
+    running averages), optax RMSprop, the uint8 batch gathered and scaled inside the step, and
+    one lax.scan per epoch of steps; no divergence check, no measurements."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from bnlab.data import load_mnist
+
+    data = load_mnist()
+    xs = jnp.asarray(data.x_train.reshape(-1, 784))
+    ys = jnp.asarray(data.y_train.astype(np.int32))
+    keys = jax.random.split(jax.random.key(0), len(SIZES))
+    params = []
+    for key, (a, b) in zip(keys, itertools.pairwise(SIZES), strict=False):
+        limit = (6.0 / (a + b)) ** 0.5
+        p = {"w": jax.random.uniform(key, (a, b), jnp.float32, -limit, limit), "b": jnp.zeros(b)}
+        if variant == "bn" and b != SIZES[-1]:
+            p.update(gamma=jnp.ones(b), beta=jnp.zeros(b))
+        params.append(p)
+    stats = [(jnp.zeros(b), jnp.ones(b)) for b in SIZES[1:-1]]
+    tx = optax.rmsprop(LR, decay=RHO, eps=EPS, eps_in_sqrt=True, initial_scale=0.0)
+
+    def loss_fn(params, stats, x, y):
+        h, new_stats = x, []
+        for i, p in enumerate(params):
+            h = h @ p["w"] + p["b"]
+            if i == len(params) - 1:
+                break
+            if "gamma" in p:
+                mean, var = h.mean(0), h.var(0)
+                h = p["gamma"] * (h - mean) / jnp.sqrt(var + BN_EPS) + p["beta"]
+                m, v = stats[i]
+                new_stats.append((0.99 * m + 0.01 * mean, 0.99 * v + 0.01 * var))
+            h = jax.nn.sigmoid(h)
+        loss = optax.softmax_cross_entropy_with_integer_labels(h, y).mean()
+        return loss, new_stats or stats
+
+    def step(carry, idx):
+        params, stats, opt_state = carry
+        x = xs[idx].astype(jnp.float32) / 255.0
+        (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, x, ys[idx])
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), stats, opt_state), None
+
+    @jax.jit
+    def epoch(carry, key, n):
+        perm = jax.random.permutation(key, xs.shape[0])[: n.shape[0] * BATCH]
+        return jax.lax.scan(step, carry, perm.reshape(-1, BATCH))[0]
+
+    per_epoch = xs.shape[0] // BATCH
+    carry = (params, stats, tx.init(params))
+    lengths = [min(per_epoch, steps - start) for start in range(0, steps, per_epoch)]
+
+    t = time.perf_counter()
+    for n in sorted(set(lengths)):  # compile each scan length before the clock starts
+        jax.block_until_ready(epoch(carry, jax.random.key(0), jnp.zeros(n)))
+    warmup = time.perf_counter() - t
+    t = time.perf_counter()
+    for e, n in enumerate(lengths):
+        carry = epoch(carry, jax.random.key(e), jnp.zeros(n))
+    jax.block_until_ready(carry)
+    return {"train_s": time.perf_counter() - t, "warmup_s": warmup}
+
+
 def _timed(run: Callable[[int], None], steps: int) -> dict:
     t = time.perf_counter()
     run(WARMUP_STEPS)
@@ -225,6 +291,7 @@ WORKERS: dict[str, Callable[[str, int], dict]] = {
     "keras": keras_fit,
     "torch": torch_loop,
     "flax": flax_nnx,
+    "jaxscan": jax_scan,
 }
 
 

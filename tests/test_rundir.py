@@ -22,6 +22,20 @@ def test_loads_config_and_metrics(tmp_path):
     assert run.path == tmp_path
     assert run.config == {"preset": "seed"}
     assert run.metrics == diverged_metrics()
+    assert run.timing == {}
+
+
+def test_timing_is_read_when_present(tmp_path):
+    _write(tmp_path, diverged_metrics())
+    atomic_write_json(tmp_path / "timing.json", {"train_s": 12.5, "devices": 2})
+    assert load_run_dir(tmp_path).timing == {"train_s": 12.5, "devices": 2}
+
+
+def test_malformed_timing_is_named(tmp_path):
+    _write(tmp_path, diverged_metrics())
+    (tmp_path / "timing.json").write_text("[1]")
+    with pytest.raises(DataError, match=r"timing\.json: expected a JSON object, found list"):
+        load_run_dir(tmp_path)
 
 
 def _broken(**change):

@@ -1,4 +1,4 @@
-"""Loading a run directory (config.json + metrics.json) back, for the report and `bnlab report`.
+"""A run directory (config.json, metrics.json, timing.json) read back, for `bnlab report`.
 
 Only JSON is read (never pickle); every problem is a :class:`DataError` naming the file and saying
 what was expected and what was found.
@@ -17,6 +17,8 @@ from bnlab.data.idx import DataError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+# optional: a run killed before its end has none
+TIMING_FILE = "timing.json"
 # Lists in a run that must have one entry per evaluation step.
 CURVES = ("test_accuracy", "test_loss", "train_loss")
 PERCENTILES = ("15", "50", "85")
@@ -29,6 +31,7 @@ class RunDir:
     path: Path
     config: dict[str, Any]
     metrics: dict[str, Any]
+    timing: dict[str, Any]
 
 
 def _reject_constant(name: str) -> float:
@@ -106,7 +109,7 @@ def validate_metrics(metrics: dict[str, Any], path: Path) -> None:
 
 
 def load_run_dir(directory: str | Path) -> RunDir:
-    """Read and check ``directory``/config.json and ``directory``/metrics.json."""
+    """Read and check ``directory``/config.json and metrics.json, and timing.json when present."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory (expected a bnlab run directory)")
@@ -114,4 +117,6 @@ def load_run_dir(directory: str | Path) -> RunDir:
     metrics_path = directory / METRICS_FILE
     metrics = read_json_object(metrics_path)
     validate_metrics(metrics, metrics_path)
-    return RunDir(path=directory, config=config, metrics=metrics)
+    timing_path = directory / TIMING_FILE
+    timing = read_json_object(timing_path) if timing_path.exists() else {}
+    return RunDir(path=directory, config=config, metrics=metrics, timing=timing)
