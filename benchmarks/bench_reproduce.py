@@ -10,7 +10,8 @@ machine load; absolute numbers move with whatever else the machine runs. Rows:
   networks together in `bnlab reproduce`'s layout (steps/s there counts steps of either network);
 - BLAS floor: numpy doing only the step's matmuls (forward, weight gradients, input gradients),
   with 1 BLAS thread and with one per core; the floor is the faster of the two;
-- Keras 3 `model.fit` on the JAX backend (the notebook's model and compile call);
+- Keras 3 `model.fit` on the JAX backend (the notebook's model and compile call), with
+  keras.layers.BatchNormalization and with bnlab.keras.BatchNormalization;
 - plain JAX: the least a compiled lax.scan training program does (no measurements, no
   divergence check), to show what bnlab's own extras cost;
 - a PyTorch per-step loop (torch.set_num_threads = cores, and = 1: on a shared machine extra
@@ -33,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "reproduce_workers.py"
 FULL_STEPS = 50_000
 TARGET_FLOOR, TARGET_KERAS, TARGET_RSS_MIB = 1.5, 3.0, 2048
+KERAS_ROW = "Keras 3 fit (JAX)"
 # (row name, worker, networks, extra environment)
 ROWS = [
     ("bnlab", "bnlab", ("baseline", "bn", "both"), {}),
@@ -43,7 +45,13 @@ ROWS = [
         ("baseline", "bn"),
         {"OPENBLAS_NUM_THREADS": str(os.cpu_count() or 1)},
     ),
-    ("Keras 3 fit (JAX)", "keras", ("baseline", "bn"), {"KERAS_BACKEND": "jax"}),
+    (KERAS_ROW, "keras", ("baseline", "bn"), {"KERAS_BACKEND": "jax"}),
+    (
+        "Keras 3 fit (JAX), bnlab.keras BN",
+        "keras",
+        ("bn",),
+        {"KERAS_BACKEND": "jax", "BENCH_KERAS_BN": "bnlab"},
+    ),
     ("PyTorch loop, 1 thread per core", "torch", ("baseline", "bn"), {}),
     ("PyTorch loop, 1 thread", "torch", ("baseline", "bn"), {"BENCH_TORCH_THREADS": "1"}),
     ("Flax nnx loop", "flax", ("baseline", "bn"), {}),
@@ -111,11 +119,12 @@ def analyse(results: list[dict], steps: int) -> dict:
         if r["network"] in bnlab and r["network"] != "both":
             r["x_bnlab"] = r["ms_per_step"] / bnlab[r["network"]]
         r["extrapolated_50k_s"] = r["ms_per_step"] * FULL_STEPS * _runs(r) / 1000
-    keras = {r["network"]: r["ms_per_step"] for r in ok if r["row"].startswith("Keras")}
+    keras = {r["network"]: r["ms_per_step"] for r in ok if r["row"] == KERAS_ROW}
     return {
         "floor_ms_per_step": floor,
         "bnlab_x_floor": {n: bnlab[n] / floor[n] for n in bnlab if n in floor},
         "keras_x_bnlab": {n: keras[n] / bnlab[n] for n in keras if n in bnlab},
+        "bnlab_peak_rss_mib": {r["network"]: r["peak_rss_mib"] for r in ok if r["row"] == "bnlab"},
     }
 
 
@@ -157,6 +166,8 @@ def markdown(results: list[dict], summary: dict, steps: int) -> str:
         + ", ".join(f"{n} {v:.2f}x" for n, v in summary["bnlab_x_floor"].items()),
         f"- Keras fit time / bnlab time (target >= {TARGET_KERAS}x): "
         + ", ".join(f"{n} {v:.2f}x" for n, v in summary["keras_x_bnlab"].items()),
+        f"- bnlab peak RSS (target < {TARGET_RSS_MIB:,} MiB): "
+        + ", ".join(f"{n} {v:,.0f} MiB" for n, v in summary["bnlab_peak_rss_mib"].items()),
     ]
     return "\n".join(lines) + "\n\n" + "\n".join(targets)
 

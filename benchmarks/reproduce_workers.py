@@ -86,13 +86,19 @@ def keras_fit(variant: str, steps: int) -> dict:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
+    # BENCH_KERAS_BN=bnlab: the same model with bnlab.keras.BatchNormalization
+    if os.environ.get("BENCH_KERAS_BN") == "bnlab":
+        from bnlab.keras import BatchNormalization
+    else:
+        BatchNormalization = keras.layers.BatchNormalization
+
     x, y = mnist_float()
     layers: list = [keras.Input((784,))]
     for n in SIZES[1:-1]:
         if variant == "bn":
             layers += [
                 keras.layers.Dense(n),
-                keras.layers.BatchNormalization(epsilon=BN_EPS),
+                BatchNormalization(epsilon=BN_EPS),
                 keras.layers.Activation("sigmoid"),
             ]
         else:
