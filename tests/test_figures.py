@@ -55,3 +55,23 @@ def test_percentile_panels_name_seed_and_unit_when_recorded():
         "input to a last-layer sigmoid (unit 7, seed 0)",
         "input to a last-layer sigmoid (unit 42, seed 0)",
     ]
+
+
+def test_accuracy_axis_starts_below_the_first_checkpoint_and_says_so():
+    m = metrics()
+    for run in m["runs"]:
+        run["steps"] = [1000, 10_000, 20_000]
+        run["test_accuracy"] = [0.1, *run["test_accuracy"]]
+        for key in ("test_loss", "train_loss"):
+            run[key] = [2.3, *run[key]]
+        run["percentiles"] = {q: [0.0, *v] for q, v in run["percentiles"].items()}
+    ax = build_figure1(m).axes[0]
+    # lowest value from 10k steps on: 0.90; highest: 0.99; bottom = 0.90 - 0.1 * 0.09
+    assert ax.get_ylim()[0] == pytest.approx(0.891)
+    assert ax.get_ylabel() == "test accuracy (axis cut at 0.891)"
+
+
+def test_accuracy_axis_is_not_cut_when_nothing_lies_below():
+    ax = build_figure1(metrics()).axes[0]
+    assert ax.get_ylabel() == "test accuracy"
+    assert ax.get_ylim()[0] < 0.90

@@ -115,9 +115,7 @@ def test_paper_preset_is_compared_with_the_first_paper_like_measurement():
 
 def test_what_we_measured_states_each_verdict():
     text = _section(_report(metrics()), "What we measured")
-    assert text.startswith(
-        "We trained 2 seed(s) of each network for 20,000 steps (preset `paper`)."
-    )
+    assert text.startswith("We trained 2 seeds of each network for 20,000 steps (preset `paper`).")
     assert len(re.findall(r"this (agrees|does not agree|agrees only in part|cannot be)", text)) == 4
 
 
@@ -245,3 +243,30 @@ def test_figure_section_names_the_probed_unit_of_each_run():
 
 def test_figure_section_without_unit_information_has_only_the_figure():
     assert _section(_report(metrics()), "Figure 1").strip().endswith("(figure1.png)")
+
+
+def _long_metrics():
+    m = metrics()
+    for run in m["runs"]:
+        run["steps"] = [10_000, 50_000]
+    return m
+
+
+@pytest.mark.parametrize(
+    ("config", "note"),
+    [
+        ({"preset": "paper", "optimizer": "sgd", "lr": 0.5}, ""),
+        (
+            {"preset": "seed", "optimizer": "rmsprop", "lr": 0.001},
+            "; a different setup: rmsprop lr 0.001 here",
+        ),
+    ],
+)
+def test_reproduction_comparison_says_when_the_setup_differs(config, note):
+    claims = _section(_report(_long_metrics(), config), "Beside the paper and other measurements")
+    row = next(line for line in claims.splitlines() if line.startswith("| Public reproductions"))
+    # at 50k: BN (0.97 + 0.99) / 2 = 0.98, no BN (0.92 + 0.94) / 2 = 0.93
+    assert (
+        "BN 0.9800, no BN 0.9300 at 50,000 steps (gap +0.0500; BN rounds to 0.98: yes, "
+        f"no BN within 0.975-0.977: no, BN ahead: yes{note}) | agrees only in part |"
+    ) in row

@@ -25,6 +25,8 @@ PAPER_DRIFT = (
 REPRODUCTION = {
     "source": "public reproductions (single unofficial runs; SGD lr 0.5, truncated-normal std 0.1, "
     "batch 60)",
+    "optimizer": "sgd",
+    "lr": 0.5,
     "step": 50_000,
     "bn": 0.98,
     "baseline": (0.975, 0.977),
@@ -154,7 +156,17 @@ def drift_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdict:
     )
 
 
-def reproduction_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdict:
+def _setup_differs(config: dict[str, Any]) -> str:
+    """A note when the run's optimiser is not the reproductions' (SGD lr 0.5), else ""."""
+    ours = (config.get("optimizer"), config.get("lr"))
+    if None in ours or ours == (REPRODUCTION["optimizer"], REPRODUCTION["lr"]):
+        return ""
+    return f"; a different setup: {ours[0]} lr {ours[1]:g} here"
+
+
+def reproduction_verdict(
+    metrics: dict[str, Any], plain: str, with_bn: str, config: dict[str, Any] | None = None
+) -> Verdict:
     lo, hi = REPRODUCTION["baseline"]
     name = "Public reproductions at 50k steps"
     claim = f"{REPRODUCTION['source']}: about {REPRODUCTION['bn']:.2f} with BN, {lo}-{hi} without"
@@ -175,7 +187,7 @@ def reproduction_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> V
     ours = f"BN {m1:.4f}, no BN {m0:.4f} at {step:,} steps (gap {m1 - m0:+.4f}; " + ", ".join(
         f"{what}: {'yes' if ok else 'no'}" for what, ok in checks.items()
     )
-    ours += ")"
+    ours += _setup_differs(config or {}) + ")"
     return Verdict(name, claim, theirs, ours, _count_word(sum(checks.values()), len(checks)))
 
 
@@ -201,16 +213,18 @@ def pre_bnlab_verdict(metrics: dict[str, Any], plain: str, with_bn: str, m: Meas
     return Verdict(name, claim, theirs, ours, _count_word(same, len(gaps)))
 
 
-def verdicts(metrics: dict[str, Any], preset: str | None) -> list[Verdict]:
+def verdicts(
+    metrics: dict[str, Any], preset: str | None, config: dict[str, Any] | None = None
+) -> list[Verdict]:
     """Each claim about Figure 1 with our numbers beside it (the first measurement only for the
-    preset it was made with)."""
+    preset it was made with; ``config`` lets a comparison say when the setups differ)."""
     plain, with_bn = roles(metrics)
     if plain is None or with_bn is None:
         return []
     out = [
         accuracy_verdict(metrics, plain, with_bn),
         drift_verdict(metrics, plain, with_bn),
-        reproduction_verdict(metrics, plain, with_bn),
+        reproduction_verdict(metrics, plain, with_bn, config),
     ]
     out += [pre_bnlab_verdict(metrics, plain, with_bn, m) for m in PRE_BNLAB if m.preset == preset]
     return out
@@ -224,7 +238,7 @@ def measured_paragraph(
         return "The run has no pair of networks without and with BN, so no claim is compared."
     seeds = len({r["seed"] for r in metrics["runs"]})
     last = max(max(r["steps"], default=0) for r in metrics["runs"])
-    lead = f"We trained {seeds} seed(s) of each network for {last:,} steps"
+    lead = f"We trained {seeds} seed{'s' if seeds != 1 else ''} of each network for {last:,} steps"
     lead += f" (preset `{config['preset']}`)." if config.get("preset") else "."
     if seeds == 1:
         lead += " With one seed the seed-to-seed spread is unknown, so small gaps may be noise."

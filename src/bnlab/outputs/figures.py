@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -48,12 +49,12 @@ def curve_panel(
     for color, variant in zip(COLORS, names, strict=False):
         curve = S.series(metrics, variant, key)
         n = len(curve.seeds)
-        seeds = f"{n} seed{'s' if n != 1 else ''}"
+        seeds = f"mean of {n} seeds" if n > 1 else "1 seed"
         ax.plot(
             curve.steps,
             curve.mean(),
             color=color,
-            label=f"{S.label(variant)} (mean of {seeds}{_diverged_note(metrics, variant)})",
+            label=f"{S.label(variant)} ({seeds}{_diverged_note(metrics, variant)})",
         )
         if n > 1:
             lo, hi = curve.bounds()
@@ -62,13 +63,33 @@ def curve_panel(
         ax.set_yscale("log")
 
 
+def _zoom_from_first_checkpoint(ax, metrics: dict[str, Any], names: list[str]) -> str:
+    """Start the y axis just below the lowest accuracy (any seed) from the first checkpoint on,
+    as the paper's Fig. 1(a) starts at 10K steps, so that the late gap between the networks is
+    visible; returns the note for the axis label, or "" when nothing is cut off."""
+    curves = [S.series(metrics, v, "test_accuracy") for v in names]
+    first = S.checkpoint_steps(sorted({int(s) for c in curves for s in c.steps}))[:1]
+    if not first:
+        return ""
+    values = np.concatenate([c.values.ravel() for c in curves])
+    late = np.concatenate([c.values[:, c.steps >= first[0]].ravel() for c in curves])
+    if not np.isfinite(late).any():
+        return ""
+    low, high = np.nanmin(late), np.nanmax(values)
+    bottom = low - 0.1 * max(high - low, 1e-3)
+    if np.nanmin(values) >= bottom:
+        return ""
+    ax.set_ylim(bottom, high + 0.05 * max(high - low, 1e-3))
+    return f" (axis cut at {bottom:.3f})"
+
+
 def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
     curve_panel(ax, metrics, names, "test_accuracy")
     ax.set_title("(a) test accuracy")
-    ax.set_ylabel("test accuracy")
-    ax.legend(
-        loc="best", fontsize=7, title="line: mean; band: min–max over seeds", title_fontsize=7
-    )
+    ax.set_ylabel("test accuracy" + _zoom_from_first_checkpoint(ax, metrics, names))
+    several = any(len(S.runs_of(metrics, v)) > 1 for v in names)
+    title = "line: mean; band: min–max over seeds" if several else None
+    ax.legend(loc="best", fontsize=7, title=title, title_fontsize=7)
 
 
 def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) -> None:

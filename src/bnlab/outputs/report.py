@@ -228,7 +228,7 @@ def render_report(
 ) -> str:
     """The report as Markdown text (see the module docstring)."""
     preset = config.get("preset")
-    verdicts = C.verdicts(metrics, preset)
+    verdicts = C.verdicts(metrics, preset, config)
     bn_variant = C.roles(metrics)[1]
     why = T.batch_stats_sentence(metrics, bn_variant) if bn_variant else ""
     seeds = sorted({r["seed"] for r in metrics["runs"]})
@@ -244,7 +244,7 @@ def render_report(
         f"![Figure 1: test accuracy, and the last-layer sigmoid input without and with BN]"
         f"({FIGURE_STEM}.png)" + (f"\n\n{units}" if (units := _units_sentence(metrics)) else ""),
         "## Test accuracy during training",
-        f"Mean ± sample standard deviation (ddof=1) over {len(seeds)} seed(s) "
+        "Mean ± sample standard deviation (ddof=1) over the seeds "
         f"({', '.join(map(str, seeds))}), at the evaluation steps nearest to each checkpoint; "
         "BN networks are evaluated with their moving-average statistics during training.\n\n"
         + T.accuracy_table(metrics),
