@@ -12,6 +12,7 @@ import typer
 
 from bnlab import __version__
 from bnlab.cli.data import data_app
+from bnlab.cli.reproduce import reproduce, summary
 from bnlab.errors import BnlabError
 
 app = typer.Typer(
@@ -22,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command("reproduce")(reproduce)
+app.command("summary")(summary)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,66 @@
+"""The training engine: an MLP with optional BN, trained by one compiled program per group of runs.
+
+>>> from bnlab.engine import ModelSpec, RunGroup, TrainSpec, train_groups
+"""
+
+from bnlab.engine.data import DeviceData, InputSpec, prepare, to_device
+from bnlab.engine.evaluate import (
+    PERCENTILES,
+    Measure,
+    batch_stats_accuracy,
+    choose_unit,
+    evaluate,
+    final_evaluation,
+    population_state,
+)
+from bnlab.engine.model import (
+    Forward,
+    ModelSpec,
+    NormHook,
+    count_params,
+    cross_entropy,
+    forward,
+    init_bn_state,
+    init_params,
+    summary_rows,
+)
+from bnlab.engine.optim import OptimizerSpec, make_optimizer
+from bnlab.engine.runner import RunGroup, RunResult, Timing, eval_steps, schedule, train_groups
+from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
+
+__all__ = [
+    "PERCENTILES",
+    "DeviceData",
+    "Forward",
+    "InputSpec",
+    "Measure",
+    "ModelSpec",
+    "NormHook",
+    "OptimizerSpec",
+    "RunGroup",
+    "RunKeys",
+    "RunResult",
+    "RunState",
+    "Timing",
+    "TrainSpec",
+    "batch_loss",
+    "batch_stats_accuracy",
+    "choose_unit",
+    "count_params",
+    "cross_entropy",
+    "eval_steps",
+    "evaluate",
+    "final_evaluation",
+    "forward",
+    "init_bn_state",
+    "init_params",
+    "make_optimizer",
+    "make_segment",
+    "population_state",
+    "prepare",
+    "run_keys",
+    "schedule",
+    "summary_rows",
+    "to_device",
+    "train_groups",
+]

@@ -1,0 +1,145 @@
+"""Measurements of one run on the test set, as pure functions (the runner vmaps and jits them).
+
+Three ways to evaluate a BN network, all reported:
+- ``running``: the moving averages kept during training ("Using moving averages instead, we can
+  track the accuracy of a model as it trains") -- the curves;
+- Algorithm 2's population statistics, averaged over the training mini-batches -- at the end;
+- the test set's own batch statistics in batches of 60 and of 1 -- what the notebook's layer did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from bnlab.core import BatchNormState, batch_stats, normalize
+from bnlab.engine.data import DeviceData, prepare
+from bnlab.engine.model import ModelSpec, Params, State, cross_entropy, forward, init_bn_state
+from bnlab.engine.train import TrainSpec
+
+PERCENTILES = (15, 50, 85)
+
+# measure(spec, params, bn_state, data, train) -> array: an analysis's extra measurement of one
+# run at every evaluation point, recorded in metrics.json under its name
+Measure = Callable[[ModelSpec, Params, State, DeviceData, TrainSpec], jax.Array]
+
+
+def choose_unit(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> jax.Array:
+    """The "typical sigmoid" of the last hidden layer for Figure 1(b, c), fixed before training.
+
+    At initialisation, over the test set seen as one training batch, take each unit's median
+    activation input; the typical unit is the one whose median is closest to the median of those
+    medians (lowest index on ties): neither one of the most saturated nor an outlier.
+    """
+    x = prepare(data.x_test, train.inputs)
+    acts = forward(spec, params, init_bn_state(spec), x, "batch").taps[-1]["act_input"]
+    medians = jnp.median(acts, axis=0)
+    return jnp.argmin(jnp.abs(medians - jnp.median(medians))).astype(jnp.int32)
+
+
+def _scores(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+    return accuracy, cross_entropy(logits, labels)
+
+
+def evaluate(
+    spec: ModelSpec,
+    train: TrainSpec,
+    params: Params,
+    bn_state: State,
+    unit: jax.Array,
+    data: DeviceData,
+    measures: Mapping[str, Measure] | None = None,
+) -> dict[str, jax.Array]:
+    """Test accuracy and loss with the running statistics, the {15, 50, 85}th percentiles of the
+    typical unit's activation input over the test set, and the histogram samples: every unit's
+    BN input and activation input on the first ``hist_examples`` test images."""
+    x = prepare(data.x_test, train.inputs)
+    out = forward(spec, params, bn_state, x, "running")
+    accuracy, loss = _scores(out.logits, data.y_test)
+    record = {
+        "test_accuracy": accuracy,
+        "test_loss": loss,
+        "percentiles": jnp.percentile(
+            out.taps[-1]["act_input"][:, unit], jnp.array(PERCENTILES, jnp.float32)
+        ),
+    }
+    for layer, tap in enumerate(out.taps, start=1):
+        for name, values in tap.items():
+            tag = name if name == "bn_input" else f"{spec.activation}_input"
+            record[f"hist/layer{layer}/{tag}"] = values[: train.hist_examples].reshape(-1)
+    for name, measure in (measures or {}).items():
+        record[f"extra/{name}"] = measure(spec, params, bn_state, data, train)
+    return record
+
+
+def population_state(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> State:
+    """Algorithm 2: run the trained network in training mode over the training set's mini-batches
+    (in file order, ``batch_size`` each) and average their statistics per BN layer:
+    E[x] = E_B[mu_B],  Var[x] = m/(m-1) E_B[sigma2_B]."""
+    b = train.batch_size
+    n = data.num_train // b
+    xs = data.x_train[: n * b].reshape(n, b, -1)
+
+    def accumulate(layer, h, gamma, beta, s, mode, key):
+        mean, var, _ = batch_stats(h)
+        total = s._replace(running_mean=s.running_mean + mean, running_var=s.running_var + var)
+        return normalize(h, mean, var, gamma, beta, spec.eps), total
+
+    zeros = tuple(
+        s._replace(running_var=jnp.zeros_like(s.running_var)) for s in init_bn_state(spec)
+    )
+
+    def one_batch(sums, x):
+        out = forward(spec, params, sums, prepare(x, train.inputs), "train", norm_hook=accumulate)
+        return out.state, None
+
+    sums = lax.scan(one_batch, zeros, xs)[0]
+    return tuple(
+        BatchNormState(
+            # E[x] = E_B[mu_B]
+            running_mean=s.running_mean / n,
+            # Var[x] = m/(m-1) * E_B[sigma2_B]
+            running_var=(b / (b - 1)) * (s.running_var / n),
+            num_batches_tracked=jnp.asarray(n, jnp.int32),
+        )
+        for s in sums
+    )
+
+
+def batch_stats_accuracy(
+    spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData, batch_size: int
+) -> jax.Array:
+    """Test accuracy when every test batch is normalized with its own statistics, in file order
+    (the last batch smaller when the batch size does not divide the test set, as tf.data does)."""
+    x = prepare(data.x_test, train.inputs)
+    n = x.shape[0] // batch_size * batch_size
+
+    def predict(xb):
+        return jnp.argmax(forward(spec, params, init_bn_state(spec), xb, "batch").logits, axis=-1)
+
+    preds = jax.vmap(predict)(x[:n].reshape(-1, batch_size, x.shape[1])).reshape(-1)
+    if n < x.shape[0]:
+        preds = jnp.concatenate([preds, predict(x[n:])])
+    return jnp.mean((preds == data.y_test).astype(jnp.float32))
+
+
+def final_evaluation(
+    spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData
+) -> dict[str, jax.Array]:
+    """For a BN network: test accuracy and loss with Algorithm 2's population statistics, and
+    with batch statistics in test batches of 60 and of 1."""
+    state = population_state(spec, train, params, data)
+    x = prepare(data.x_test, train.inputs)
+    accuracy, loss = _scores(forward(spec, params, state, x, "running").logits, data.y_test)
+    return {
+        "population_test_accuracy": accuracy,
+        "population_test_loss": loss,
+        f"batch_stats_test_accuracy/{train.batch_size}": batch_stats_accuracy(
+            spec, train, params, data, train.batch_size
+        ),
+        "batch_stats_test_accuracy/1": batch_stats_accuracy(spec, train, params, data, 1),
+    }

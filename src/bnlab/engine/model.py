@@ -1,0 +1,200 @@
+"""A multilayer perceptron with optional Batch Normalization, as pure functions over a spec.
+
+``forward`` returns the logits, the new BN state and the *taps*: every hidden layer's BN input and
+activation input. Measurements (percentiles, histograms, and the analyses built on this engine)
+read the taps instead of re-implementing the network; ``norm_hook`` lets an analysis replace or
+perturb the normalization (noisy BN, l_p normalization) without touching the model code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from bnlab.core import (
+    BatchNormState,
+    batch_norm_eval,
+    batch_norm_train,
+    batch_stats,
+    init_state,
+    normalize,
+)
+
+BnPlacement = Literal["none", "before", "after"]
+InitScheme = Literal["glorot_uniform", "gaussian"]
+# "running": the moving averages (or population statistics put in their place); "batch": the
+# statistics of the batch being evaluated, without touching the state (the notebook's evaluation).
+NormMode = Literal["train", "running", "batch"]
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An MLP: Dense -> [BN] -> activation -> [BN] per hidden layer, then a Dense to the logits.
+
+    ``bn``: "none", "before" the activation (the paper's z = g(BN(Wu))) or "after" it.
+    ``bias_before_bn``: keep the Dense bias in front of BN (the notebook) or drop it (the paper:
+    "its effect will be canceled by the subsequent mean subtraction").
+    ``init``: "glorot_uniform" (Keras's Dense default, zero biases) or "gaussian" N(0, init_std^2).
+    ``momentum`` follows PyTorch's convention (weight of the newest batch in the running stats).
+    """
+
+    in_features: int = 784
+    hidden: tuple[int, ...] = (100, 100, 100)
+    num_classes: int = 10
+    activation: str = "sigmoid"
+    bn: BnPlacement = "none"
+    bias_before_bn: bool = True
+    init: InitScheme = "glorot_uniform"
+    init_std: float = 0.01
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+
+    @property
+    def has_bn(self) -> bool:
+        return self.bn != "none"
+
+    def layer_has_bias(self, layer: int) -> bool:
+        """The output layer always has a bias; a hidden one loses it only right in front of BN."""
+        return layer == len(self.hidden) or self.bn != "before" or self.bias_before_bn
+
+
+Params = tuple[dict[str, jax.Array], ...]
+State = tuple[BatchNormState, ...]
+
+
+class Forward(NamedTuple):
+    logits: jax.Array
+    state: State
+    # per hidden layer: {"bn_input": ..., "act_input": ...} (bn_input only with BN)
+    taps: tuple[dict[str, jax.Array], ...]
+
+
+# norm_hook(layer, h, gamma, beta, state, mode, key) -> (y, new_state); None = Algorithm 1
+NormHook = Callable[..., tuple[jax.Array, BatchNormState]]
+
+
+def init_params(spec: ModelSpec, key: jax.Array) -> tuple[Params, State]:
+    """Weights and biases (and gamma = 1, beta = 0 per BN layer) and fresh running statistics."""
+    sizes = (spec.in_features, *spec.hidden, spec.num_classes)
+    keys = jax.random.split(key, len(sizes) - 1)
+    params = []
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        if spec.init == "glorot_uniform":
+            # Keras GlorotUniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            w = jax.random.uniform(keys[layer], (fan_in, fan_out), jnp.float32, -limit, limit)
+        else:
+            w = spec.init_std * jax.random.normal(keys[layer], (fan_in, fan_out), jnp.float32)
+        p = {"w": w}
+        if spec.layer_has_bias(layer):
+            p["b"] = jnp.zeros((fan_out,), jnp.float32)
+        if spec.has_bn and layer < len(spec.hidden):
+            p["gamma"] = jnp.ones((fan_out,), jnp.float32)
+            p["beta"] = jnp.zeros((fan_out,), jnp.float32)
+        params.append(p)
+    return tuple(params), init_bn_state(spec)
+
+
+def init_bn_state(spec: ModelSpec) -> State:
+    """Fresh running statistics for every BN layer (an empty tuple without BN)."""
+    return tuple(init_state(n) for n in spec.hidden) if spec.has_bn else ()
+
+
+def _bn(
+    spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
+) -> tuple[jax.Array, BatchNormState]:
+    """Algorithm 1 in training, the stored statistics or the batch's own at evaluation."""
+    if mode == "train":
+        return batch_norm_train(h, p["gamma"], p["beta"], s, momentum=spec.momentum, eps=spec.eps)
+    if mode == "running":
+        return batch_norm_eval(h, p["gamma"], p["beta"], s, eps=spec.eps), s
+    mean, var, _ = batch_stats(h)
+    return normalize(h, mean, var, p["gamma"], p["beta"], spec.eps), s
+
+
+def forward(
+    spec: ModelSpec,
+    params: Params,
+    state: State,
+    x: jax.Array,
+    mode: NormMode,
+    *,
+    norm_hook: NormHook | None = None,
+    key: jax.Array | None = None,
+) -> Forward:
+    """Logits for a batch ``x`` of shape (m, in_features), the new BN state and the taps."""
+    act = ACTIVATIONS[spec.activation]
+    new_state, taps = [], []
+    h = x
+    for layer, p in enumerate(params):
+        h = h @ p["w"]
+        if "b" in p:
+            h = h + p["b"]
+        if layer == len(params) - 1:
+            break
+        tap = {}
+
+        def norm(h, layer=layer, p=p, tap=tap):
+            tap["bn_input"] = h
+            s = state[layer]
+            if norm_hook is None:
+                y, s = _bn(spec, h, p, s, mode)
+            else:
+                k = None if key is None else jax.random.fold_in(key, layer)
+                y, s = norm_hook(layer, h, p["gamma"], p["beta"], s, mode, k)
+            new_state.append(s)
+            return y
+
+        if spec.bn == "before":
+            h = norm(h)
+        tap["act_input"] = h
+        h = act(h)
+        if spec.bn == "after":
+            h = norm(h)
+        taps.append(tap)
+    return Forward(h, tuple(new_state), tuple(taps))
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy from logits (Keras's SparseCategoricalCrossentropy(True))."""
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
+
+
+def summary_rows(spec: ModelSpec) -> list[tuple[str, str, int]]:
+    """Keras-like layer table rows (name, output shape, trainable params) for ``spec``.
+
+    BN's running statistics are state, not parameters, as in the notebook's BatchNorm1D layer.
+    """
+    rows: list[tuple[str, str, int]] = []
+    sizes = (spec.in_features, *spec.hidden, spec.num_classes)
+    for layer in range(len(sizes) - 1):
+        fan_in, fan_out = sizes[layer], sizes[layer + 1]
+        shape = f"(None, {fan_out})"
+        bias = fan_out if spec.layer_has_bias(layer) else 0
+        rows.append((f"dense_{layer + 1}", shape, fan_in * fan_out + bias))
+        if layer == len(spec.hidden):
+            break
+        bn_row = (f"batch_norm_{layer + 1}", shape, 2 * fan_out)
+        if spec.bn == "before":
+            rows.append(bn_row)
+        rows.append((f"{spec.activation}_{layer + 1}", shape, 0))
+        if spec.bn == "after":
+            rows.append(bn_row)
+    return rows
+
+
+def count_params(spec: ModelSpec) -> int:
+    return sum(row[2] for row in summary_rows(spec))

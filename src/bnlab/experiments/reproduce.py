@@ -1,0 +1,216 @@
+"""Figure 1 of Ioffe & Szegedy (2015), end to end: train, measure, and write the run directory.
+
+>>> from bnlab.experiments import preset, run_reproduce
+>>> result = run_reproduce(preset("paper").replace(seeds=3), "runs/paper-3seeds")
+
+The run directory holds config.json, metrics.json, timing.json, checkpoint/ (the state after each
+epoch, for ``resume``), tensorboard/<variant>-seed<k>/, figure1.png/.svg and report.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bnlab.data import load_mnist
+from bnlab.engine import RunResult, summary_rows, train_groups
+from bnlab.engine.devices import cpu_devices
+from bnlab.engine.runner import Progress
+from bnlab.errors import ConfigError
+from bnlab.experiments.presets import ExperimentConfig
+from bnlab.outputs.files import atomic_write_json
+
+CONFIG_FILE, METRICS_FILE, TIMING_FILE = "config.json", "metrics.json", "timing.json"
+CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
+# everything a run writes; --overwrite deletes these and nothing else
+OUTPUTS = (
+    CONFIG_FILE,
+    METRICS_FILE,
+    TIMING_FILE,
+    CHECKPOINT_DIR,
+    TENSORBOARD_DIR,
+    "figure1.png",
+    "figure1.svg",
+    "report.md",
+)
+
+
+@dataclass
+class ReproduceResult:
+    out_dir: Path
+    config: ExperimentConfig
+    metrics: dict[str, Any]
+    timing: dict[str, Any]
+    files: dict[str, Path]
+
+
+def default_out_dir(preset: str) -> Path:
+    return Path("runs") / f"{preset}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def model_summaries(config: ExperimentConfig) -> dict[str, list[tuple[str, str, int]]]:
+    """Keras-like layer rows (name, output shape, params) per variant."""
+    return {v: summary_rows(config.model_spec(v)) for v in config.variants}
+
+
+def saved_config(out_dir: Path) -> ExperimentConfig | None:
+    """The config a run directory was started with, or None when it has none."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ExperimentConfig.from_dict(data)
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path}: not a bnlab reproduce config ({e})") from None
+
+
+def prepare_out_dir(
+    out_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite: bool
+) -> None:
+    """Refuse a non-empty directory unless resuming the same config, or overwriting bnlab's own
+    outputs (a directory holding anything else is never emptied)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: expected a directory, got a file")
+    contents = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    if not contents:
+        return
+    if resume:
+        saved = saved_config(out_dir)
+        if saved is None:
+            raise ConfigError(f"--resume: {out_dir} has no {CONFIG_FILE} to resume from")
+        if saved != config:
+            changed = [
+                f"{k} {v!r} -> {config.to_dict()[k]!r}"
+                for k, v in saved.to_dict().items()
+                if config.to_dict()[k] != v
+            ]
+            raise ConfigError(
+                f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
+            )
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"--out {out_dir}: directory is not empty; pass --resume to continue that run "
+            "or --overwrite to replace it"
+        )
+    foreign = [name for name in contents if name not in OUTPUTS]
+    if foreign:
+        raise ConfigError(
+            f"--overwrite: {out_dir} holds files bnlab did not write ({', '.join(foreign[:5])}); "
+            "expected a bnlab run directory"
+        )
+    for name in contents:
+        path = out_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def run_entry(result: RunResult, config: ExperimentConfig) -> dict[str, Any]:
+    """One entry of metrics.json["runs"]."""
+    entry: dict[str, Any] = {
+        "variant": result.variant,
+        "seed": result.seed,
+        "steps": result.steps,
+        **result.curves,
+        "percentiles": result.percentiles,
+        "diverged_at": result.diverged_at,
+        "percentile_unit": result.percentile_unit,
+    }
+    spec = config.model_spec(result.variant)
+    if spec.has_bn:
+        finals = result.finals
+        entry["population_test_accuracy"] = finals.get("population_test_accuracy")
+        entry["population_test_loss"] = finals.get("population_test_loss")
+        entry["batch_stats_test_accuracy"] = {
+            str(b): finals.get(f"batch_stats_test_accuracy/{b}") for b in (config.batch_size, 1)
+        }
+    if result.extra:
+        entry["extra"] = result.extra
+    return entry
+
+
+def run_reproduce(
+    config: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    write_outputs: bool = True,
+) -> ReproduceResult:
+    """Train both networks of Figure 1 for every seed and write the run directory.
+
+    ``resume`` continues an interrupted run in ``out_dir`` (same config) from its last epoch
+    checkpoint; the final metrics are bit-identical to an uninterrupted run. ``write_outputs``
+    False skips TensorBoard, figure and report (config/metrics/timing are always written).
+    """
+    t0 = time.perf_counter()
+    config = config.validate()
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config.preset)
+    mnist = load_mnist(config.data_dir)
+    prepare_out_dir(out_dir, config, resume=resume, overwrite=overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"config": out_dir / CONFIG_FILE}
+    atomic_write_json(files["config"], config.to_dict())
+    groups = config.groups()
+    devices = cpu_devices(len(groups))
+    t_engine = time.perf_counter()
+    results, engine_timing = train_groups(
+        groups,
+        config.train_spec(),
+        mnist,
+        checkpoint_dir=out_dir / CHECKPOINT_DIR,
+        resume=resume,
+        progress=progress,
+        devices=devices,
+    )
+    t_outputs = time.perf_counter()
+    metrics = {"preset": config.preset, "runs": [run_entry(r, config) for r in results]}
+    files["metrics"] = out_dir / METRICS_FILE
+    atomic_write_json(files["metrics"], metrics)
+    timing = {
+        "setup_s": t_engine - t0,
+        "compile_s": engine_timing.compile_s,
+        "train_s": engine_timing.train_s,
+        "final_eval_s": engine_timing.final_s,
+    }
+    if write_outputs and importlib.util.find_spec("bnlab.outputs.report") is not None:
+        files.update(_write_outputs(out_dir, config, metrics, results, timing))
+    timing["outputs_s"] = time.perf_counter() - t_outputs
+    timing["total_s"] = time.perf_counter() - t0
+    timing["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timing["devices"] = len(devices)
+    files["timing"] = out_dir / TIMING_FILE
+    atomic_write_json(files["timing"], timing)
+    return ReproduceResult(out_dir, config, metrics, timing, files)
+
+
+def _write_outputs(
+    out_dir: Path,
+    config: ExperimentConfig,
+    metrics: dict[str, Any],
+    results: list[RunResult],
+    timing: dict[str, Any],
+) -> dict[str, Path]:
+    from bnlab.outputs import figures, report, tensorboard
+
+    files: dict[str, Path] = {}
+    for entry, result in zip(metrics["runs"], results, strict=True):
+        logdir = out_dir / TENSORBOARD_DIR / f"{result.variant}-seed{result.seed}"
+        tensorboard.write_run(logdir, entry, result.histograms)
+    files["tensorboard"] = out_dir / TENSORBOARD_DIR
+    for path in figures.plot_figure1(metrics, out_dir):
+        files[f"figure1{path.suffix}"] = path
+    files["report"] = report.write_report(
+        out_dir, config.to_dict(), metrics, model_summaries(config), timing
+    )
+    return files
