@@ -277,5 +277,5 @@ def test_typical_unit_has_the_median_median(mnist_small):
         pre = h @ np.asarray(p["w"], np.float64) + np.asarray(p["b"])
         h = 1 / (1 + np.exp(-pre))
     medians = np.median(pre, axis=0)
-    assert unit == int(np.argmin(np.abs(medians - np.median(medians))))
+    assert unit == int(np.argsort(medians)[5])  # 12 units: the lower of the two middle ones
     assert init_bn_state(SMALL) == ()

@@ -151,3 +151,16 @@ def test_summary_prints_both_models(preset, totals):
         line.split(": ")[1] for line in proc.stdout.splitlines() if line.startswith("Total params")
     ] == totals
     assert proc.stdout.count("batch_norm_") == 3
+
+
+@pytest.mark.slow
+def test_paper_preset_bn_beats_baseline_at_every_10k_checkpoint(tmp_path):
+    """The full `paper` preset (50,000 steps of 60, both networks): the BN network's test
+    accuracy is higher at 10k, 20k, 30k, 40k and 50k steps, as in the paper's Figure 1(a)."""
+    out = tmp_path / "paper"
+    proc = bnlab("reproduce", "--preset", "paper", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["variant"]: r for r in json.loads((out / "metrics.json").read_text())["runs"]}
+    for step in (10_000, 20_000, 30_000, 40_000, 50_000):
+        i = runs["bn"]["steps"].index(step)
+        assert runs["bn"]["test_accuracy"][i] > runs["baseline"]["test_accuracy"][i], step

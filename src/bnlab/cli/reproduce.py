@@ -15,6 +15,7 @@ from bnlab.experiments.presets import ExperimentConfig, preset
 from bnlab.experiments.reproduce import (
     ReproduceResult,
     model_summaries,
+    prepare_reproduce,
     run_reproduce,
     saved_config,
 )
@@ -145,6 +146,7 @@ def reproduce(
     )
     base = saved_config(out) if resume and out is not None else None
     config = build_config(preset_name, epochs, overrides, base)
+    prepared = prepare_reproduce(config, out, resume=resume, overwrite=overwrite)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -165,7 +167,7 @@ def reproduce(
                 )
             bar.update(task, completed=step, **fields)
 
-        result = run_reproduce(config, out, resume=resume, overwrite=overwrite, progress=progress)
+        result = run_reproduce(prepared, progress=progress)
     print_summary(result, Console())
 
 

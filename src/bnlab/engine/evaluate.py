@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from bnlab.core import BatchNormState, batch_stats, normalize
+from bnlab.core import batch_stats, normalize, population_stats
 from bnlab.engine.data import DeviceData, prepare
 from bnlab.engine.model import ModelSpec, Params, State, cross_entropy, forward, init_bn_state
 from bnlab.engine.train import TrainSpec
@@ -30,14 +29,17 @@ Measure = Callable[[ModelSpec, Params, State, DeviceData, TrainSpec], jax.Array]
 def choose_unit(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> jax.Array:
     """The "typical sigmoid" of the last hidden layer for Figure 1(b, c), fixed before training.
 
-    At initialisation, over the test set seen as one training batch, take each unit's median
-    activation input; the typical unit is the one whose median is closest to the median of those
-    medians (lowest index on ties): neither one of the most saturated nor an outlier.
+    At initialisation, over the test set, take each unit's median pre-activation Wu + b (BN's
+    input when BN comes before the sigmoid: after BN every unit is standardized and the medians
+    differ only by rounding); the typical unit is the one whose median is the middle one of those
+    medians (the lower middle for an even count, so no rounding can make it a tie): neither among
+    the most saturated nor an outlier.
     """
     x = prepare(data.x_test, train.inputs)
-    acts = forward(spec, params, init_bn_state(spec), x, "batch").taps[-1]["act_input"]
-    medians = jnp.median(acts, axis=0)
-    return jnp.argmin(jnp.abs(medians - jnp.median(medians))).astype(jnp.int32)
+    tap = forward(spec, params, init_bn_state(spec), x, "batch").taps[-1]
+    pre = tap["bn_input"] if spec.bn == "before" else tap["act_input"]
+    medians = jnp.median(pre, axis=0)
+    return jnp.argsort(medians)[(medians.shape[0] - 1) // 2].astype(jnp.int32)
 
 
 def _scores(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -78,36 +80,20 @@ def evaluate(
 
 def population_state(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> State:
     """Algorithm 2: run the trained network in training mode over the training set's mini-batches
-    (in file order, ``batch_size`` each) and average their statistics per BN layer:
-    E[x] = E_B[mu_B],  Var[x] = m/(m-1) E_B[sigma2_B]."""
+    (in file order, ``batch_size`` each) and average their statistics per BN layer,
+    E[x] = E_B[mu_B] and Var[x] = m/(m-1) E_B[sigma2_B] (bnlab.core.population_stats)."""
     b = train.batch_size
     n = data.num_train // b
-    xs = data.x_train[: n * b].reshape(n, b, -1)
 
-    def accumulate(layer, h, gamma, beta, s, mode, key):
-        mean, var, _ = batch_stats(h)
-        total = s._replace(running_mean=s.running_mean + mean, running_var=s.running_var + var)
-        return normalize(h, mean, var, gamma, beta, spec.eps), total
+    def record(layer, h, gamma, beta, s, mode, key):
+        moments = batch_stats(h)
+        return normalize(h, moments.mean, moments.var, gamma, beta, spec.eps), moments
 
-    zeros = tuple(
-        s._replace(running_var=jnp.zeros_like(s.running_var)) for s in init_bn_state(spec)
-    )
+    def moments(x):
+        x = prepare(x, train.inputs)
+        return forward(spec, params, init_bn_state(spec), x, "train", norm_hook=record).state
 
-    def one_batch(sums, x):
-        out = forward(spec, params, sums, prepare(x, train.inputs), "train", norm_hook=accumulate)
-        return out.state, None
-
-    sums = lax.scan(one_batch, zeros, xs)[0]
-    return tuple(
-        BatchNormState(
-            # E[x] = E_B[mu_B]
-            running_mean=s.running_mean / n,
-            # Var[x] = m/(m-1) * E_B[sigma2_B]
-            running_var=(b / (b - 1)) * (s.running_var / n),
-            num_batches_tracked=jnp.asarray(n, jnp.int32),
-        )
-        for s in sums
-    )
+    return population_stats(moments, data.x_train[: n * b].reshape(n, b, -1), batch_size=b)
 
 
 def batch_stats_accuracy(

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from bnlab.core import (
+    DEFAULT_BACKWARD,
+    Backward,
     BatchNormState,
     batch_norm_eval,
     batch_norm_train,
@@ -48,6 +50,7 @@ class ModelSpec:
     "its effect will be canceled by the subsequent mean subtraction").
     ``init``: "glorot_uniform" (Keras's Dense default, zero biases) or "gaussian" N(0, init_std^2).
     ``momentum`` follows PyTorch's convention (weight of the newest batch in the running stats).
+    ``backward`` chooses BN's gradient in bnlab.core; both give the same values.
     """
 
     in_features: int = 784
@@ -60,6 +63,8 @@ class ModelSpec:
     init_std: float = 0.01
     eps: float = 1e-5
     momentum: float | None = 0.1
+    # BN's gradient: "paper" (Section 3's chain rule as a custom VJP) or "autodiff"
+    backward: Backward = DEFAULT_BACKWARD
 
     @property
     def has_bn(self) -> bool:
@@ -117,9 +122,20 @@ def _bn(
 ) -> tuple[jax.Array, BatchNormState]:
     """Algorithm 1 in training, the stored statistics or the batch's own at evaluation."""
     if mode == "train":
-        return batch_norm_train(h, p["gamma"], p["beta"], s, momentum=spec.momentum, eps=spec.eps)
+        return batch_norm_train(
+            h,
+            p["gamma"],
+            p["beta"],
+            s,
+            momentum=spec.momentum,
+            eps=spec.eps,
+            backward=spec.backward,
+        )
     if mode == "running":
         return batch_norm_eval(h, p["gamma"], p["beta"], s, eps=spec.eps), s
+    # "batch": the batch's own statistics, the state left as it is. Built from the core's parts
+    # because the notebook's evaluation with batch 1 is wanted here (every output is then beta),
+    # which batch_norm_eval refuses as PyTorch does.
     mean, var, _ = batch_stats(h)
     return normalize(h, mean, var, p["gamma"], p["beta"], spec.eps), s
 

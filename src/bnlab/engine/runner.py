@@ -24,6 +24,7 @@ import numpy as np
 from bnlab.data import MNIST
 from bnlab.engine import checkpoint as ckpt
 from bnlab.engine.data import DeviceData, to_device
+from bnlab.engine.devices import cpu_devices
 from bnlab.engine.evaluate import PERCENTILES, Measure, choose_unit, evaluate, final_evaluation
 from bnlab.engine.model import ModelSpec, NormHook, init_params
 from bnlab.engine.optim import OptimizerSpec
@@ -203,7 +204,7 @@ def _assemble(
                 },
                 percentiles={str(q): [row[i] for row in pct] for i, q in enumerate(PERCENTILES)},
                 histograms={
-                    k.removeprefix("hist/"): v[:, j]
+                    k.removeprefix("hist/"): np.where(alive[:, None], v[:, j], np.nan)
                     for k, v in stacked.items()
                     if k.startswith("hist/")
                 },
@@ -236,8 +237,9 @@ def train_groups(
 
     With ``checkpoint_dir`` the state is saved after every epoch and each evaluation's record as
     it comes; ``resume`` continues from the last saved state (from scratch if there is none).
+    ``devices`` default: one CPU device per group, up to one per core (:func:`cpu_devices`).
     """
-    devices = devices or jax.devices("cpu")
+    devices = devices or cpu_devices(len(groups))
     timing = Timing()
     t0 = time.perf_counter()
     host = (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)

@@ -9,7 +9,6 @@ epoch, for ``resume``), tensorboard/<variant>-seed<k>/, figure1.png/.svg and rep
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import shutil
@@ -19,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bnlab.data import load_mnist
+from bnlab.data import MNIST, load_mnist
 from bnlab.engine import RunResult, summary_rows, train_groups
 from bnlab.engine.devices import cpu_devices
 from bnlab.engine.runner import Progress
@@ -138,8 +137,37 @@ def run_entry(result: RunResult, config: ExperimentConfig) -> dict[str, Any]:
     return entry
 
 
-def run_reproduce(
+@dataclass
+class Prepared:
+    """A checked run: valid config, data loaded, run directory ready (config.json written)."""
+
+    config: ExperimentConfig
+    out_dir: Path
+    mnist: MNIST
+    resume: bool
+    started: float
+
+
+def prepare_reproduce(
     config: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> Prepared:
+    """Every check that can fail on the user's input, before anything is written or trained."""
+    started = time.perf_counter()
+    config = config.validate()
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config.preset)
+    mnist = load_mnist(config.data_dir)
+    prepare_out_dir(out_dir, config, resume=resume, overwrite=overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / CONFIG_FILE, config.to_dict())
+    return Prepared(config, out_dir, mnist, resume, started)
+
+
+def run_reproduce(
+    config: ExperimentConfig | Prepared,
     out_dir: str | Path | None = None,
     *,
     resume: bool = False,
@@ -152,24 +180,22 @@ def run_reproduce(
     ``resume`` continues an interrupted run in ``out_dir`` (same config) from its last epoch
     checkpoint; the final metrics are bit-identical to an uninterrupted run. ``write_outputs``
     False skips TensorBoard, figure and report (config/metrics/timing are always written).
+    ``config`` may also be what :func:`prepare_reproduce` returned (the CLI checks everything
+    before it shows a progress bar).
     """
-    t0 = time.perf_counter()
-    config = config.validate()
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config.preset)
-    mnist = load_mnist(config.data_dir)
-    prepare_out_dir(out_dir, config, resume=resume, overwrite=overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(config, Prepared):
+        config = prepare_reproduce(config, out_dir, resume=resume, overwrite=overwrite)
+    prepared, config, out_dir = config, config.config, config.out_dir
     files = {"config": out_dir / CONFIG_FILE}
-    atomic_write_json(files["config"], config.to_dict())
     groups = config.groups()
     devices = cpu_devices(len(groups))
     t_engine = time.perf_counter()
     results, engine_timing = train_groups(
         groups,
         config.train_spec(),
-        mnist,
+        prepared.mnist,
         checkpoint_dir=out_dir / CHECKPOINT_DIR,
-        resume=resume,
+        resume=prepared.resume,
         progress=progress,
         devices=devices,
     )
@@ -178,15 +204,15 @@ def run_reproduce(
     files["metrics"] = out_dir / METRICS_FILE
     atomic_write_json(files["metrics"], metrics)
     timing = {
-        "setup_s": t_engine - t0,
+        "setup_s": t_engine - prepared.started,
         "compile_s": engine_timing.compile_s,
         "train_s": engine_timing.train_s,
         "final_eval_s": engine_timing.final_s,
     }
-    if write_outputs and importlib.util.find_spec("bnlab.outputs.report") is not None:
+    if write_outputs:
         files.update(_write_outputs(out_dir, config, metrics, results, timing))
     timing["outputs_s"] = time.perf_counter() - t_outputs
-    timing["total_s"] = time.perf_counter() - t0
+    timing["total_s"] = time.perf_counter() - prepared.started
     timing["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     timing["devices"] = len(devices)
     files["timing"] = out_dir / TIMING_FILE
