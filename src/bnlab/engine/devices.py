@@ -1,16 +1,28 @@
-"""CPU devices for the groups of a run: one XLA CPU device per core, so groups train in parallel.
+"""Where a group's runs live: one CPU device per group, or the run axis sharded over a mesh.
 
 XLA runs one program at a time per device; splitting the host into several CPU devices lets the
 two networks of Figure 1 train side by side on two cores (about 2x on this project's 2-core
 machine). The split must be configured before JAX starts its backend; when it already has, the
 devices that exist are used (groups then share them and run one after the other).
+
+A sweep instead shards each group's run axis over a :class:`jax.sharding.Mesh` with one axis,
+``"runs"``: every device (of every host, under ``jax.distributed``) trains its slice of the runs,
+and the data is replicated. Runs are independent, so the compiled program needs no communication
+until the results are gathered.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
+
+RUNS = "runs"
 
 
 def cpu_devices(wanted: int) -> list[jax.Device]:
@@ -21,3 +33,59 @@ def cpu_devices(wanted: int) -> list[jax.Device]:
     except RuntimeError:
         pass  # the backend is already running: keep its devices
     return jax.devices("cpu")[:n]
+
+
+def run_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+    """A one-axis mesh ("runs") over ``devices``; default: every device of every process."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (RUNS,))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where arrays with a leading run axis go (``runs``), where the shared data goes
+    (``shared``), and the number of devices the runs are split over (run counts are padded to a
+    multiple of it)."""
+
+    runs: jax.Device | Sharding
+    shared: jax.Device | Sharding
+    size: int = 1
+
+    @classmethod
+    def on_device(cls, device: jax.Device) -> Placement:
+        return cls(device, device)
+
+    @classmethod
+    def over_mesh(cls, mesh: Mesh) -> Placement:
+        return cls(
+            NamedSharding(mesh, PartitionSpec(RUNS)),
+            NamedSharding(mesh, PartitionSpec()),
+            mesh.size,
+        )
+
+    def padded(self, n: int) -> int:
+        return -(-n // self.size) * self.size
+
+
+def put(tree: Any, where: jax.Device | Sharding) -> Any:
+    """Host arrays onto a device or a sharding. For a sharding, every process passes the same
+    values and each device takes its slice (``make_array_from_callback``), as multi-host needs."""
+    if isinstance(where, jax.Device):
+        return jax.device_put(tree, where)
+
+    def one(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, where, lambda index: x[index])
+
+    return jax.tree.map(one, tree)
+
+
+def fetch(tree: Any) -> Any:
+    """Device arrays to host numpy arrays; arrays spread over several processes are gathered
+    (every process must call this at the same point)."""
+
+    def one(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(jax.device_get(x))
+        return multihost_utils.process_allgather(x, tiled=True)
+
+    return jax.tree.map(one, tree)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import jax
+import jax.numpy as jnp
 import optax
+
+from bnlab.errors import ConfigError
+
+# OptimizerSpec fields that may take a different value in each run of one compiled program: they
+# live in the optimiser state as arrays (optax.inject_hyperparams) instead of in the program.
+PER_RUN_FIELDS = ("lr", "rho", "eps")
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,7 @@ class OptimizerSpec:
     momentum: float = 0.0
 
 
-def make_optimizer(spec: OptimizerSpec) -> optax.GradientTransformation:
+def _transform(spec: OptimizerSpec) -> optax.GradientTransformation:
     if spec.name == "rmsprop":
         # Keras: v = rho v + (1 - rho) g^2;  w -= lr g / sqrt(v + eps)  (eps inside the root,
         # v starts at 0). optax's rmsprop with eps_in_sqrt=True and initial_scale=0 is the same.
@@ -32,3 +42,34 @@ def make_optimizer(spec: OptimizerSpec) -> optax.GradientTransformation:
             momentum=spec.momentum or None,
         )
     return optax.sgd(spec.lr, momentum=spec.momentum or None)
+
+
+def make_optimizer(
+    spec: OptimizerSpec, per_run: tuple[str, ...] = ()
+) -> optax.GradientTransformation:
+    """The optimiser of ``spec``; the fields named in ``per_run`` (of :data:`PER_RUN_FIELDS`)
+    become entries of the state's ``hyperparams``, set per run by :func:`set_hyperparams`, with
+    ``spec``'s values until then. The updates are bitwise those of the plain optimiser."""
+    if not per_run:
+        return _transform(spec)
+    unknown = sorted(set(per_run) - set(PER_RUN_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"per-run optimiser fields: expected some of {list(PER_RUN_FIELDS)}, got {unknown}"
+        )
+
+    def factory(lr=spec.lr, rho=spec.rho, eps=spec.eps):
+        return _transform(dataclasses.replace(spec, lr=lr, rho=rho, eps=eps))
+
+    static = tuple(f for f in PER_RUN_FIELDS if f not in per_run)
+    return optax.inject_hyperparams(factory, static_args=static)(
+        **{f: getattr(spec, f) for f in per_run}
+    )
+
+
+def set_hyperparams(opt_state, values: Mapping[str, jax.Array]):
+    """``opt_state`` (from an optimiser made with ``per_run``) with these hyperparameter values."""
+    hyper = dict(opt_state.hyperparams)
+    for name, value in values.items():
+        hyper[name] = jnp.asarray(value, hyper[name].dtype)
+    return opt_state._replace(hyperparams=hyper)

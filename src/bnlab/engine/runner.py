@@ -5,6 +5,10 @@ A *group* is one network variant with K seeds. Each group's programs run on thei
 Python only dispatches one call per segment (an epoch, or up to the next evaluation). Results of
 a segment are fetched while the next one already runs. After each epoch the state is saved, and
 ``resume=True`` continues from the last save with bit-identical results.
+
+With a ``mesh`` (:func:`bnlab.engine.devices.run_mesh`) every group's runs are instead sharded
+over all of the mesh's devices (a sweep's many runs); optimiser hyperparameters that differ between
+runs (``RunGroup.hyper``) are per-run arrays in the state, so one program serves them all.
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from jax import lax
+from jax.sharding import Mesh, PartitionSpec
 
 from bnlab.data import MNIST
 from bnlab.engine import checkpoint as ckpt
 from bnlab.engine.data import DeviceData, to_device
-from bnlab.engine.devices import cpu_devices
+from bnlab.engine.devices import RUNS, Placement, cpu_devices, fetch, put
 from bnlab.engine.evaluate import PERCENTILES, Measure, choose_unit, evaluate, final_evaluation
 from bnlab.engine.model import ModelSpec, NormHook, init_params
-from bnlab.engine.optim import OptimizerSpec
+from bnlab.engine.optim import OptimizerSpec, set_hyperparams
 from bnlab.engine.train import (
     RunState,
     TrainSpec,
@@ -50,6 +56,9 @@ class RunGroup:
     measures: Mapping[str, Measure] = field(default_factory=dict)
     # this group's optimiser, when it differs from the experiment's (e.g. a learning-rate sweep)
     optimizer: OptimizerSpec | None = None
+    # per-run optimiser values (names from bnlab.engine.optim.PER_RUN_FIELDS), one per entry of
+    # ``seeds`` (which may then repeat): {"lr": (1e-3, 1e-3, 3e-3, 3e-3)} with seeds (0, 1, 0, 1)
+    hyper: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +75,8 @@ class RunResult:
     finals: dict[str, Any]
     diverged_at: int | None
     percentile_unit: int
+    # this run's entries of RunGroup.hyper
+    hyper: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,20 +116,48 @@ def over_runs(f: Callable) -> Callable:
     return mapped
 
 
-class _Group:
-    """A group's compiled programs, its device and its current state."""
+def one_by_one(f: Callable, mesh: Mesh) -> Callable:
+    """``f`` over the leading (run) axis, sharded over ``mesh``: each device takes its runs one
+    after the other (``lax.map``). Used for the evaluations, which all runs do on the same test
+    images: vmapped, XLA fuses them into one matmul whose width (and so its rounding) depends on
+    how many runs a device holds; one at a time, a run's numbers do not depend on the device
+    count. (Training batches differ per run, so its vmapped matmuls stay per run.)"""
 
-    def __init__(self, group: RunGroup, train: TrainSpec, data: DeviceData, device: jax.Device):
-        self.group, self.data, self.device = group, data, device
+    def local(*args):
+        return lax.map(lambda a: f(*a), args)
+
+    return jax.shard_map(
+        local, mesh=mesh, in_specs=PartitionSpec(RUNS), out_specs=PartitionSpec(RUNS)
+    )
+
+
+class _Group:
+    """A group's compiled programs, where its runs live and their current state. The run axis is
+    padded (repeating the last run) to a multiple of the devices it is split over; the padded
+    runs are trained and never reported."""
+
+    def __init__(self, group: RunGroup, train: TrainSpec, data: DeviceData, place: Placement):
+        self.group, self.data, self.place = group, data, place
         spec = group.model
         if group.optimizer is not None:
             train = dataclasses.replace(train, optimizer=group.optimizer)
-        segment, opt = make_segment(spec, train, group.norm_hook)
-        self.keys = jax.device_put(jax.vmap(run_keys)(jnp.asarray(group.seeds)), device)
+        for name, values in group.hyper.items():
+            if len(values) != len(group.seeds):
+                raise ValueError(
+                    f"hyper[{name!r}]: {len(values)} values for {len(group.seeds)} runs"
+                )
+        segment, opt = make_segment(spec, train, group.norm_hook, tuple(group.hyper))
+        pad = place.padded(len(group.seeds)) - len(group.seeds)
+        seeds = np.asarray([*group.seeds, *group.seeds[-1:] * pad], np.int32)
+        hyper = {k: np.asarray([*v, *v[-1:] * pad], np.float32) for k, v in group.hyper.items()}
 
-        def init(keys):
+        def init(seed, hyper):
+            keys = run_keys(seed)
             params, bn_state = init_params(spec, keys.init)
-            return init_run(params, bn_state, opt), choose_unit(spec, train, params, data)
+            run = init_run(params, bn_state, opt)
+            if hyper:
+                run = run._replace(opt_state=set_hyperparams(run.opt_state, hyper))
+            return run, choose_unit(spec, train, params, data), keys
 
         def measure(run: RunState, unit):
             run, train_loss = reset_interval(run)
@@ -126,30 +165,39 @@ class _Group:
             record.update(train_loss=train_loss, diverged_at=run.diverged_at)
             return run, record
 
-        self._init = jax.jit(over_runs(init))
+        if isinstance(place.runs, jax.Device):
+            out, each = {}, over_runs
+        else:
+            # every output keeps the run axis sharded, so that each program's inputs have the
+            # shardings it was compiled for (propagation alone would replicate some leaves)
+            out, each = {"out_shardings": place.runs}, partial(one_by_one, mesh=place.runs.mesh)
+        self._init = jax.jit(each(init), **out)
         self._segment = jax.jit(
             lambda run, keys, start, n: over_runs(lambda r, k: segment(r, k, start, data, n))(
                 run, keys
             ),
             static_argnums=3,
+            **out,
         )
-        self._measure = jax.jit(over_runs(measure))
-        self._final = jax.jit(over_runs(lambda p: final_evaluation(spec, train, p, data)))
-        self.run, self.units = self._init(self.keys)
+        self._measure = jax.jit(each(measure), **out)
+        self._final = jax.jit(each(lambda p: final_evaluation(spec, train, p, data)), **out)
+        self.run, self._units, self.keys = self._init(*put((seeds, hyper), place.runs))
+        self.units = fetch(self._units)
         self._compiled: dict[Any, Any] = {}
 
     def compile(self, lengths: set[int]) -> None:
         """Compile ahead of time, so that training time and compile time are measured apart."""
-        start = jnp.asarray(0, jnp.int32)
+        # a host scalar, not a device array: valid input on every device of a mesh
+        start = np.int32(0)
         for n in lengths:
             self._compiled[n] = self._segment.lower(self.run, self.keys, start, n).compile()
-        self._compiled["measure"] = self._measure.lower(self.run, self.units).compile()
+        self._compiled["measure"] = self._measure.lower(self.run, self._units).compile()
 
     def segment(self, start: int, n: int) -> None:
-        self.run = self._compiled[n](self.run, self.keys, jnp.asarray(start, jnp.int32))
+        self.run = self._compiled[n](self.run, self.keys, np.int32(start))
 
     def measure(self) -> dict[str, jax.Array]:
-        self.run, record = self._compiled["measure"](self.run, self.units)
+        self.run, record = self._compiled["measure"](self.run, self._units)
         return record
 
     def final(self) -> dict[str, jax.Array] | None:
@@ -158,7 +206,10 @@ class _Group:
 
 def _fingerprint(groups: list[RunGroup], train: TrainSpec) -> str:
     described = repr(
-        [(g.variant, g.model, g.seeds, sorted(g.measures), g.optimizer) for g in groups]
+        [
+            (g.variant, g.model, g.seeds, sorted(g.measures), g.optimizer, sorted(g.hyper.items()))
+            for g in groups
+        ]
     )
     return hashlib.sha256((described + repr(train)).encode()).hexdigest()
 
@@ -218,6 +269,7 @@ def _assemble(
                 else {k: float(v[j]) for k, v in final.items()},
                 diverged_at=diverged_at,
                 percentile_unit=int(group.units[j]),
+                hyper={k: float(v[j]) for k, v in group.group.hyper.items()},
             )
         )
     return results
@@ -232,22 +284,31 @@ def train_groups(
     resume: bool = False,
     progress: Progress | None = None,
     devices: list[jax.Device] | None = None,
+    mesh: Mesh | None = None,
 ) -> tuple[list[RunResult], Timing]:
     """Train every group for ``train.steps`` steps, measuring every ``train.eval_every``.
 
     With ``checkpoint_dir`` the state is saved after every epoch and each evaluation's record as
     it comes; ``resume`` continues from the last saved state (from scratch if there is none).
     ``devices`` default: one CPU device per group, up to one per core (:func:`cpu_devices`).
+    ``mesh``: instead, shard every group's runs over this mesh's "runs" axis (``devices`` is then
+    ignored); under ``jax.distributed`` every process calls this alike and gets all results, and
+    only process 0 writes checkpoints.
     """
-    devices = devices or cpu_devices(len(groups))
-    timing = Timing()
-    t0 = time.perf_counter()
     host = (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)
-    device_data = {d: to_device(*host, device=d) for d in devices[: len(groups)]}
-    gs = [
-        _Group(g, train, device_data[devices[i % len(devices)]], devices[i % len(devices)])
-        for i, g in enumerate(groups)
-    ]
+    if mesh is not None:
+        place = Placement.over_mesh(mesh)
+        data = to_device(*host, device=place.shared)
+        gs = [_Group(g, train, data, place) for g in groups]
+    else:
+        devices = devices or cpu_devices(len(groups))
+        device_data = {d: to_device(*host, device=d) for d in devices[: len(groups)]}
+        gs = [
+            _Group(g, train, device_data[d], Placement.on_device(d))
+            for i, g in enumerate(groups)
+            for d in [devices[i % len(devices)]]
+        ]
+    timing = Timing()
     epoch = steps_per_epoch(len(mnist.y_train), train.batch_size)
     all_evals = eval_steps(train.steps, train.eval_every)
     records: list[dict[str, np.ndarray]] = []  # one per evaluation, keys "g{i}/{name}"
@@ -277,7 +338,7 @@ def train_groups(
         _settle(*pending, records, checkpoint_dir, fingerprint, gs, progress)
     timing.train_s = time.perf_counter() - t_train
     t_final = time.perf_counter()
-    finals = [jax.device_get(g.final()) for g in gs]
+    finals = [fetch(g.final()) for g in gs]
     timing.final_s = time.perf_counter() - t_final
     steps = all_evals[: len(records)]
     results = []
@@ -288,7 +349,6 @@ def train_groups(
             if k.startswith(f"g{i}/")
         }
         results += _assemble(g, stacked, steps, finals[i])
-    del t0
     return results, timing
 
 
@@ -313,10 +373,11 @@ def _settle(
 ) -> None:
     """Fetch a finished segment's results, save them, and report progress."""
     latest = None
+    writer = checkpoint_dir is not None and jax.process_index() == 0
     if record is not None:
-        host = {k: np.asarray(v) for k, v in jax.device_get(record).items()}
+        host = fetch(record)
         records.append(host)
-        if checkpoint_dir is not None:
+        if writer:
             ckpt.save_arrays(checkpoint_dir / "evals" / f"{step:08d}.npz", host)
         latest = {
             g.group.variant: {
@@ -327,8 +388,9 @@ def _settle(
     if snapshot is not None and checkpoint_dir is not None:
         arrays = {"step": np.asarray(step), "fingerprint": np.asarray(fingerprint)}
         for i, run in enumerate(snapshot):
-            arrays.update(ckpt.tree_arrays(f"g{i}", jax.device_get(run)))
-        ckpt.save_arrays(checkpoint_dir / "state.npz", arrays)
+            arrays.update(ckpt.tree_arrays(f"g{i}", fetch(run)))
+        if writer:
+            ckpt.save_arrays(checkpoint_dir / "state.npz", arrays)
     if progress is not None:
         progress(step, latest)
 
@@ -347,7 +409,7 @@ def _load(
         raise ckpt.CheckpointError(f"{path}: saved by a different configuration; cannot resume")
     step = int(arrays["step"])
     for i, g in enumerate(gs):
-        g.run = jax.device_put(ckpt.restore_tree(path, arrays, f"g{i}", g.run), g.device)
+        g.run = put(ckpt.restore_tree(path, arrays, f"g{i}", g.run), g.place.runs)
     records = []
     for s in all_evals:
         if s > step:

@@ -87,12 +87,18 @@ def batch_loss(
     return cross_entropy(out.logits, y), out.state
 
 
-def make_segment(spec: ModelSpec, train: TrainSpec, norm_hook: NormHook | None = None):
+def make_segment(
+    spec: ModelSpec,
+    train: TrainSpec,
+    norm_hook: NormHook | None = None,
+    per_run: tuple[str, ...] = (),
+):
     """``segment(run, keys, start, data, n) -> run``: ``n`` steps from global step ``start``
     (0-based), all within one epoch, whose data order is a permutation drawn from the run's data
     key folded with the epoch number. ``data`` is an argument, not a closure, so the images are
-    not baked into the compiled program as constants."""
-    opt = make_optimizer(train.optimizer)
+    not baked into the compiled program as constants. ``per_run``: optimiser fields held in the
+    optimiser state, one value per run (:func:`bnlab.engine.optim.make_optimizer`)."""
+    opt = make_optimizer(train.optimizer, per_run)
     b = train.batch_size
 
     def step(data: DeviceData, perm, noise_key, run: RunState, t):

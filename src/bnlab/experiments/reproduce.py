@@ -72,10 +72,16 @@ def saved_config(out_dir: Path) -> ExperimentConfig | None:
 
 
 def prepare_out_dir(
-    out_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite: bool
+    out_dir: Path,
+    config: ExperimentConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> None:
     """Refuse a non-empty directory unless resuming the same config, or overwriting bnlab's own
-    outputs (a directory holding anything else is never emptied)."""
+    outputs (``outputs``: the names a run writes; a directory holding anything else is never
+    emptied)."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
     if out_dir.exists() and not out_dir.is_dir():
@@ -102,7 +108,7 @@ def prepare_out_dir(
             f"--out {out_dir}: directory is not empty; pass --resume to continue that run "
             "or --overwrite to replace it"
         )
-    foreign = [name for name in contents if name not in OUTPUTS]
+    foreign = [name for name in contents if name not in outputs]
     if foreign:
         raise ConfigError(
             f"--overwrite: {out_dir} holds files bnlab did not write ({', '.join(foreign[:5])}); "
