@@ -13,6 +13,7 @@ import typer
 from bnlab import __version__
 from bnlab.cli.data import data_app
 from bnlab.cli.reproduce import reproduce, summary
+from bnlab.cli.sweep import sweep
 from bnlab.errors import BnlabError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("reproduce")(reproduce)
 app.command("summary")(summary)
+app.command("sweep")(sweep)
 
 
 def _print_version(value: bool) -> None:

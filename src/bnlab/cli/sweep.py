@@ -1,0 +1,112 @@
+"""`bnlab sweep CONFIG.toml`: a grid of runs as vmapped programs sharded over every device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bnlab.errors import ConfigError
+
+
+def start_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None):
+    """Join a multi-host run (docs/sweep.md) before JAX starts; nothing when none is asked."""
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if not any(given):
+        return
+    if not all(given):
+        raise ConfigError(
+            "--coordinator, --num-processes, --process-id: expected all three or none, got "
+            + ", ".join(
+                n
+                for n, g in zip(("coordinator", "num-processes", "process-id"), given, strict=True)
+                if g
+            )
+        )
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ConfigError(
+            f"--process-id: expected 0 <= id < --num-processes ({num_processes}), got {process_id}"
+        )
+    import jax
+
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+
+
+def sweep(
+    config: Annotated[Path, typer.Argument(help="The sweep file (TOML); see docs/sweep.md.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run directory. Default: runs/sweep-<name>-<time>.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the bnlab sweep already in --out.")
+    ] = False,
+    coordinator: Annotated[
+        str | None, typer.Option(help="Multi-host: process 0's HOST:PORT (jax.distributed).")
+    ] = None,
+    num_processes: Annotated[int | None, typer.Option(help="Multi-host: number of hosts.")] = None,
+    process_id: Annotated[int | None, typer.Option(help="Multi-host: this host's index.")] = None,
+    devices: Annotated[
+        int | None, typer.Option(help="Use the first N devices (default: all; CPU: one per core).")
+    ] = None,
+) -> None:
+    """Train every cell of a grid (seeds x learning rates x variants x any config field) and
+    write one run directory with a summary per cell."""
+    from bnlab.experiments.sweep import default_mesh, load_sweep, run_sweep
+
+    sweep_config = load_sweep(config)
+    start_distributed(coordinator, num_processes, process_id)
+    mesh = default_mesh(devices)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"sweep {config.name}: training", total=None)
+
+        def progress(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        result = run_sweep(sweep_config, out, overwrite=overwrite, progress=progress, mesh=mesh)
+    import jax
+
+    if jax.process_index() == 0:
+        print_summary(result, Console())
+
+
+def print_summary(result, console: Console) -> None:
+    """The per-cell table, speed, and where the files are."""
+    from bnlab.outputs.series import label
+    from bnlab.outputs.sweep_report import show_value
+
+    axes = list(result.sweep.grid)
+    table = Table(title="Final test accuracy per grid cell (mean ± std over seeds)")
+    for col in (*axes, "network", "runs", "test accuracy", "diverged"):
+        table.add_column(col, justify="left" if col == "network" else "right")
+    for r in result.rows:
+        table.add_row(
+            *(show_value(r["cell"][a]) for a in axes),
+            label(r["variant"]),
+            str(r["seeds"]),
+            r["mean_std"],
+            str(len(r["diverged"])),
+        )
+    console.print(table)
+    t = result.timing
+    speed = t.get("runs_x_steps_per_s")
+    console.print(
+        f"{t['runs']} runs in {t['programs']} program group(s) on {t['devices']} device(s): "
+        f"training {t['train_s']:.1f} s"
+        + (f" ({speed:,.0f} run-steps/s)" if speed else "")
+        + f", compiling {t['compile_s']:.1f} s, {t['total_s']:.1f} s in all"
+    )
+    for name, path in result.files.items():
+        console.print(f"{name:>12}: {path}")
+    if "tensorboard" in result.files:
+        console.print(f"view the logs: tensorboard --logdir {result.files['tensorboard']}")

@@ -1,0 +1,211 @@
+"""`bnlab sweep`: the config file's checks, the plan of programs, per-run learning rates, and one
+device against two (own processes) giving the same results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from bnlab.engine.optim import OptimizerSpec, make_optimizer, set_hyperparams
+from bnlab.errors import ConfigError
+from bnlab.experiments.sweep import load_sweep, parse_sweep, plan, program_groups
+
+ISSUE_EXAMPLE = """\
+preset = "seed"          # any preset; any config field below it overrides the preset
+steps = 400
+seeds = [0, 1]
+[grid]                   # every combination is one cell; each cell trains both variants
+lr = [0.001, 0.003]
+"""
+SRC = str(Path(__file__).parents[1] / "src")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_issue_example_parses(tmp_path):
+    sweep = load_sweep(_write(tmp_path, ISSUE_EXAMPLE))
+    assert (sweep.base.preset, sweep.base.steps, sweep.seeds) == ("seed", 400, (0, 1))
+    assert sweep.grid == {"lr": (0.001, 0.003)}
+    assert sweep.cells() == [{"lr": 0.001}, {"lr": 0.003}]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "says"),
+    [
+        ("stepz = 3\n", "stepz", "unknown field"),
+        ("[grid]\nlrr = [0.1]\n", "grid.lrr", "unknown field"),
+        ('steps = "many"\n', "steps", "expected an integer, got 'many'"),
+        ("steps = 1.5\n", "steps", "expected an integer, got 1.5"),
+        ("[grid]\nlr = []\n", "grid.lr", "expected at least one value, got an empty list"),
+        ("[grid]\nlr = 0.1\n", "grid.lr", "expected a list of values, got 0.1"),
+        ('[grid]\nlr = [0.1, "x"]\n', "grid.lr[1]", "expected a number, got 'x'"),
+        ("[grid]\nlr = [0.1, 0.1]\n", "grid.lr", "expected distinct values"),
+        ("[grid]\nseeds = [1, 2]\n", "grid.seeds", "not a grid axis"),
+        ("lr = 0.1\n[grid]\nlr = [0.2]\n", "grid.lr", "also set at the top level"),
+        ("seeds = [0, 0]\n", "seeds", "expected distinct seeds"),
+        ("seeds = 0\n", "seeds", "expected a count of at least 1"),
+        ('preset = "nope"\n', "preset", "expected one of seed, paper, got 'nope'"),
+        ("[grid]\nhidden = [[100], 3]\n", "grid.hidden[1]", "expected a list of integers, got 3"),
+        ("[grid]\nlr = [0.1, -1.0]\n", "grid cell lr=-1: --lr", "expected a finite number > 0"),
+        ("steps = = 3\n", "not valid TOML", ""),
+    ],
+)
+def test_bad_sweep_file_is_one_line_naming_file_and_field(tmp_path, text, where, says):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {where}") and says in message and "\n" not in message
+
+
+def test_missing_sweep_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing\.toml: file not found"):
+        load_sweep(tmp_path / "missing.toml")
+
+
+def test_learning_rates_share_one_program_per_variant():
+    sweep = parse_sweep({"seeds": [0, 1], "grid": {"lr": [0.001, 0.003]}}, "s.toml")
+    (program,) = plan(sweep)
+    assert program.per_run == ("lr",)
+    groups = program_groups(program, sweep.seeds)
+    assert [g.variant for g in groups] == ["baseline", "bn"]
+    assert groups[1].seeds == (0, 1, 0, 1)
+    assert groups[1].hyper == {"lr": (0.001, 0.001, 0.003, 0.003)}
+
+
+@pytest.mark.parametrize(
+    ("grid", "programs", "per_run"),
+    [
+        ({"hidden": [[100], [100, 100]], "lr": [0.1, 0.2]}, 2, ("lr",)),
+        ({"rho": [0.9, 0.99], "opt_eps": [1e-7, 1e-5]}, 1, ("rho", "opt_eps")),
+        ({"bn_momentum": [0.1, 0.5]}, 2, ()),
+        ({"optimizer": ["sgd"], "rho": [0.9, 0.99]}, 2, ()),  # sgd has no rho: not per run
+    ],
+)
+def test_fields_other_than_optimiser_values_give_one_program_each(grid, programs, per_run):
+    found = plan(parse_sweep({"grid": grid}, "s.toml"))
+    assert len(found) == programs and all(p.per_run == per_run for p in found)
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "sgd"])
+def test_per_run_learning_rate_updates_bitwise_equal_to_plain_optimizer(name):
+    spec = OptimizerSpec(name=name, lr=0.003)
+    plain, injected = make_optimizer(spec), make_optimizer(OptimizerSpec(name=name), ("lr",))
+    w = jax.random.normal(jax.random.key(0), (50, 20))
+    s1 = plain.init(w)
+    s2 = set_hyperparams(injected.init(w), {"lr": jnp.float32(0.003)})
+    w1 = w2 = w
+    for k in range(5):
+        g = jnp.sin(w1 * (k + 1))
+        u1, s1 = plain.update(g, s1, w1)
+        u2, s2 = injected.update(g, s2, w2)
+        w1, w2 = optax.apply_updates(w1, u1), optax.apply_updates(w2, u2)
+    np.testing.assert_array_equal(np.asarray(w1), np.asarray(w2))
+
+
+SMALL_SWEEP = """\
+preset = "seed"
+steps = 30
+eval_every = 10
+hist_examples = 2
+seeds = [0, 1, 2]
+[grid]
+lr = [0.001, 0.003, 0.01]
+"""
+
+
+# XLA:CPU compiles each device's program for the runs that device holds (9 here on one device,
+# 5 on each of two), and its fusion of the per-run reductions (the batch mean of the loss, BN's
+# moments) depends on that shape: float32 sums then round differently, by about one ulp
+# (measured: at most 2.4e-7 in a loss, 2.2e-6 in a percentile near 1.2, no different test
+# prediction at these learning rates).
+# Every run's own numbers stay independent of the others'; a chaotic learning rate (0.1 without
+# BN) amplifies the ulp over the steps, so this compares stable ones.
+RTOL, ATOL, ACCURACY_ATOL = 1e-5, 5e-6, 1e-4  # 1e-4: one test image of 10,000
+
+
+def _assert_same_runs(one: dict, two: dict) -> None:
+    assert len(one["runs"]) == len(two["runs"])
+    for a, b in zip(one["runs"], two["runs"], strict=True):
+        for key in ("variant", "seed", "lr", "cell", "steps", "diverged_at", "percentile_unit"):
+            assert a[key] == b[key]
+        for key in ("test_loss", "train_loss", "population_test_loss"):
+            np.testing.assert_allclose(a.get(key, 0), b.get(key, 0), rtol=RTOL, atol=ATOL)
+        for q in a["percentiles"]:
+            np.testing.assert_allclose(
+                a["percentiles"][q], b["percentiles"][q], rtol=RTOL, atol=ATOL
+            )
+        for key in ("test_accuracy", "population_test_accuracy"):
+            np.testing.assert_allclose(a.get(key, 0), b.get(key, 0), rtol=0, atol=ACCURACY_ATOL)
+
+
+def _cli(args: list[str], devices: int) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bnlab", "sweep", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path):
+    """9 runs per variant: padded to 10 on two devices. Both processes through the CLI."""
+    config = _write(tmp_path, SMALL_SWEEP)
+    out = {}
+    for n in (1, 2):
+        out[n] = tmp_path / f"out{n}"
+        done = _cli([str(config), "--out", str(out[n]), "--devices", str(n)], n)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads((out[n] / "timing.json").read_text())["devices"] == n
+    one, two = (json.loads((out[n] / "metrics.json").read_text()) for n in (1, 2))
+    _assert_same_runs(one, two)
+    metrics = two
+    runs = metrics["runs"]
+    assert len(runs) == 18 and [r["seed"] for r in runs[:3]] == [0, 1, 2]
+    assert [(r["variant"], r["lr"]) for r in runs[::3]] == [
+        ("baseline", 0.001),
+        ("bn", 0.001),
+        ("baseline", 0.003),
+        ("bn", 0.003),
+        ("baseline", 0.01),
+        ("bn", 0.01),
+    ]
+    assert all(r["steps"] == [10, 20, 30] for r in runs)
+    report = (out[2] / "report.md").read_text()
+    assert "| lr | network | runs | final test accuracy (mean ± std) | diverged |" in report
+    names = sorted(p.name for p in (out[2] / "tensorboard").iterdir())
+    assert len(names) == 18 and names[0] == "baseline-lr0.001-seed0"
+    assert (out[2] / "sweep.png").stat().st_size > 0
+    assert "Final test accuracy per grid cell" in done.stdout
+
+
+@pytest.mark.slow
+def test_cli_bad_sweep_file_exits_2_with_one_line(tmp_path):
+    config = _write(tmp_path, "[grid]\nlr = []\n")
+    done = _cli([str(config), "--out", str(tmp_path / "out")], 1)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"bnlab: error: {config}: grid.lr: expected at least one value, got an empty list\n"
+    )
+    assert not (tmp_path / "out").exists()
