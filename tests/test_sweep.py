@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -167,20 +168,28 @@ def _cli(args: list[str], devices: int) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory) -> Path:
+    """The small sweep on one CPU device, through the CLI in its own process."""
+    tmp = tmp_path_factory.mktemp("one_device")
+    config = _write(tmp, SMALL_SWEEP)
+    done = _cli([str(config), "--out", str(tmp / "out"), "--devices", "1"], 1)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp / "out"
+
+
 @pytest.mark.slow
-def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path):
+def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path, one_device):
     """9 runs per variant: padded to 10 on two devices. Both processes through the CLI."""
     config = _write(tmp_path, SMALL_SWEEP)
-    out = {}
-    for n in (1, 2):
-        out[n] = tmp_path / f"out{n}"
-        done = _cli([str(config), "--out", str(out[n]), "--devices", str(n)], n)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads((out[n] / "timing.json").read_text())["devices"] == n
-    one, two = (json.loads((out[n] / "metrics.json").read_text()) for n in (1, 2))
+    out = tmp_path / "out"
+    done = _cli([str(config), "--out", str(out), "--devices", "2"], 2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((one_device / "timing.json").read_text())["devices"] == 1
+    assert json.loads((out / "timing.json").read_text())["devices"] == 2
+    one, two = (json.loads((d / "metrics.json").read_text()) for d in (one_device, out))
     _assert_same_runs(one, two)
-    metrics = two
-    runs = metrics["runs"]
+    runs = two["runs"]
     assert len(runs) == 18 and [r["seed"] for r in runs[:3]] == [0, 1, 2]
     assert [(r["variant"], r["lr"]) for r in runs[::3]] == [
         ("baseline", 0.001),
@@ -191,12 +200,64 @@ def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path):
         ("bn", 0.01),
     ]
     assert all(r["steps"] == [10, 20, 30] for r in runs)
-    report = (out[2] / "report.md").read_text()
+    report = (out / "report.md").read_text()
     assert "| lr | network | runs | final test accuracy (mean ± std) | diverged |" in report
-    names = sorted(p.name for p in (out[2] / "tensorboard").iterdir())
+    names = sorted(p.name for p in (out / "tensorboard").iterdir())
     assert len(names) == 18 and names[0] == "baseline-lr0.001-seed0"
-    assert (out[2] / "sweep.png").stat().st_size > 0
+    assert (out / "sweep.png").stat().st_size > 0
     assert "Final test accuracy per grid cell" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_results_of_one_and_only_process_0_writes(tmp_path, one_device):
+    """jax.distributed on one machine: two processes of one CPU device each, one mesh of two."""
+    config = _write(tmp_path, SMALL_SWEEP)
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bnlab",
+                "sweep",
+                str(config),
+                "--out",
+                str(tmp_path / f"out{i}"),
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            env={
+                **os.environ,
+                "PYTHONPATH": SRC,
+                "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert not (tmp_path / "out1").exists()
+    timing = json.loads((tmp_path / "out0" / "timing.json").read_text())
+    assert (timing["processes"], timing["devices"]) == (2, 2)
+    one, two = (
+        json.loads((d / "metrics.json").read_text()) for d in (one_device, tmp_path / "out0")
+    )
+    _assert_same_runs(one, two)
+    assert "Final test accuracy per grid cell" in outputs[0][0]
+    assert "Final test accuracy" not in outputs[1][0]
 
 
 @pytest.mark.slow
