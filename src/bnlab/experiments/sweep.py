@@ -21,12 +21,10 @@ devices (:func:`bnlab.engine.devices.run_mesh`), and over all hosts under ``jax.
 
 from __future__ import annotations
 
-import itertools
 import os
 import resource
-import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ from bnlab.data import load_mnist
 from bnlab.engine import RunGroup, RunResult, train_groups
 from bnlab.engine.devices import cpu_devices, run_mesh
 from bnlab.errors import ConfigError
-from bnlab.experiments.presets import ExperimentConfig, preset
+from bnlab.experiments.presets import ExperimentConfig
 from bnlab.experiments.reproduce import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -47,13 +45,22 @@ from bnlab.experiments.reproduce import (
     prepare_out_dir,
     run_entry,
 )
+from bnlab.experiments.sweep_config import SweepConfig, load_sweep, parse_sweep
 from bnlab.outputs.files import atomic_write_json
-from bnlab.outputs.sweep_report import cell_label, run_name, show_value
+from bnlab.outputs.sweep_report import run_name, show_value
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+__all__ = [
+    "Program",
+    "SweepConfig",
+    "SweepResult",
+    "cell_rows",
+    "default_mesh",
+    "load_sweep",
+    "parse_sweep",
+    "plan",
+    "program_groups",
+    "run_sweep",
+]
 
 SWEEP_FILE, FIGURE_STEM = "sweep.json", "sweep"
 OUTPUTS = (
@@ -70,189 +77,6 @@ OUTPUTS = (
 # config fields a run keeps in its optimiser state (per run), and the engine's names for them
 PER_RUN = {"lr": "lr", "rho": "rho", "opt_eps": "eps"}
 RMSPROP_ONLY = ("rho", "opt_eps")
-# fields that are not grid axes, and why
-NOT_AXES = {
-    "preset": "a sweep has one preset; run one sweep per preset",
-    "seeds": "seeds are given at the top level (seeds = [0, 1] or seeds = 2)",
-    "first_seed": "seeds are given at the top level (seeds = [0, 1] or seeds = 2)",
-    "variants": "every cell trains every variant; set variants at the top level",
-    "steps": "every run is measured along the way (eval_every); set steps at the top level",
-}
-
-
-def _kind(name: str, default: Any) -> str:
-    if name == "data_dir":
-        return "str"
-    if isinstance(default, tuple):
-        return "ints" if name == "hidden" else "strs"
-    return type(default).__name__
-
-
-KINDS = {f.name: _kind(f.name, f.default) for f in fields(ExperimentConfig)}
-EXPECTED = {
-    "int": "an integer",
-    "float": "a number",
-    "str": "a string",
-    "bool": "true or false",
-    "ints": "a list of integers",
-    "strs": "a list of strings",
-}
-
-
-def _typed(kind: str, value: Any) -> tuple[bool, Any]:
-    """Whether ``value`` (from TOML) is of ``kind``, and the value as the config holds it."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "int":
-        return is_int, value
-    if kind == "float":
-        ok = is_int or isinstance(value, float)
-        return ok, float(value) if ok else value
-    if kind == "str":
-        return isinstance(value, str), value
-    if kind == "bool":
-        return isinstance(value, bool), value
-    item = int if kind == "ints" else str
-    ok = isinstance(value, list) and all(
-        isinstance(v, item) and not isinstance(v, bool) for v in value
-    )
-    return ok, tuple(value) if ok else value
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """A parsed sweep file: the base config (preset + overrides), the seeds and the grid axes."""
-
-    source: str
-    base: ExperimentConfig
-    seeds: tuple[int, ...]
-    grid: dict[str, tuple[Any, ...]]
-
-    def cells(self) -> list[dict[str, Any]]:
-        """Every combination of the grid's values, the first axis varying slowest."""
-        names = list(self.grid)
-        return [
-            dict(zip(names, values, strict=True))
-            for values in itertools.product(*self.grid.values())
-        ]
-
-    def cell_config(self, cell: dict[str, Any]) -> ExperimentConfig:
-        return self.base.replace(**cell, seeds=len(self.seeds), first_seed=min(self.seeds))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "preset": self.base.preset,
-            "seeds": list(self.seeds),
-            "grid": {
-                k: [list(v) if isinstance(v, tuple) else v for v in vs]
-                for k, vs in self.grid.items()
-            },
-        }
-
-
-def _error(source: str, where: str, message: str) -> ConfigError:
-    return ConfigError(f"{source}: {where}: {message}")
-
-
-def _field_value(source: str, where: str, name: str, value: Any) -> Any:
-    ok, typed = _typed(KINDS[name], value)
-    if not ok:
-        raise _error(source, where, f"expected {EXPECTED[KINDS[name]]}, got {value!r}")
-    return typed
-
-
-def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
-    """Check a parsed TOML document and build the sweep; every problem is a ConfigError naming
-    ``source`` and the field."""
-    data = dict(data)
-    name = data.pop("preset", "seed")
-    if not isinstance(name, str):
-        raise _error(source, "preset", f"expected a string, got {name!r}")
-    try:
-        base = preset(name)
-    except ConfigError as e:
-        raise _error(source, "preset", str(e).removeprefix("--preset: ")) from None
-    grid_table = data.pop("grid", {})
-    if not isinstance(grid_table, dict):
-        raise _error(source, "grid", f"expected a table [grid], got {grid_table!r}")
-    seeds_value = data.pop("seeds", None)
-    overrides: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in KINDS or key in ("preset", "seeds"):
-            raise _error(source, key, f"unknown field; expected one of {_known()}")
-        overrides[key] = _field_value(source, key, key, value)
-    seeds = _seeds(source, seeds_value, overrides.pop("first_seed", 0))
-    grid: dict[str, tuple[Any, ...]] = {}
-    for key, values in grid_table.items():
-        where = f"grid.{key}"
-        if key in NOT_AXES:
-            raise _error(source, where, f"not a grid axis: {NOT_AXES[key]}")
-        if key not in KINDS:
-            raise _error(source, where, f"unknown field; expected one of {_known()}")
-        if key in overrides:
-            raise _error(source, where, "also set at the top level; give it in one place")
-        if not isinstance(values, list):
-            raise _error(source, where, f"expected a list of values, got {values!r}")
-        if not values:
-            raise _error(source, where, "expected at least one value, got an empty list")
-        typed = tuple(_field_value(source, f"{where}[{i}]", key, v) for i, v in enumerate(values))
-        if len(set(typed)) != len(typed):
-            raise _error(source, where, f"expected distinct values, got {values!r}")
-        grid[key] = typed
-    try:
-        base = base.replace(**overrides, seeds=len(seeds), first_seed=min(seeds))
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-    sweep = SweepConfig(source, base, seeds, grid)
-    for cell in sweep.cells():
-        try:
-            sweep.cell_config(cell)
-        except ConfigError as e:
-            raise ConfigError(f"{source}: grid cell {cell_label(cell)}: {e}") from None
-    return sweep
-
-
-def _known() -> str:
-    return ", ".join(
-        ["preset", "seeds", "[grid]", *(k for k in KINDS if k not in ("preset", "seeds"))]
-    )
-
-
-def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:
-    if value is None:
-        return (first,)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise _error(source, "seeds", f"expected a count of at least 1, got {value}")
-        return tuple(range(first, first + value))
-    ok = (
-        isinstance(value, list)
-        and value
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    )
-    if not ok:
-        raise _error(
-            source, "seeds", f"expected a count or a non-empty list of seeds >= 0, got {value!r}"
-        )
-    if len(set(value)) != len(value):
-        raise _error(source, "seeds", f"expected distinct seeds, got {value!r}")
-    return tuple(value)
-
-
-def load_sweep(path: str | Path) -> SweepConfig:
-    """Read and check a sweep file (TOML)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read ({e})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return parse_sweep(data, str(path))
 
 
 @dataclass(frozen=True)
