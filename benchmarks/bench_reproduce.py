@@ -1,6 +1,6 @@
 """Training speed of Figure 1's networks: bnlab's engine beside a BLAS floor and three frameworks.
 
-    python benchmarks/bench_reproduce.py [--steps 5000] [--repeat 1] [--json PATH]
+    python benchmarks/bench_reproduce.py [--steps 5000] [--repeat 1] [--end-to-end] [--json PATH]
 
 Each (framework, network) trains in its own child process (reproduce_workers.py) for --steps
 steps after a warm-up, all in this one invocation, so the ratios compare runs made under the same
@@ -16,6 +16,9 @@ machine load; absolute numbers move with whatever else the machine runs. Rows:
   divergence check), to show what bnlab's own extras cost;
 - a PyTorch per-step loop (torch.set_num_threads = cores, and = 1: on a shared machine extra
   threads can cost more than they give) and a Flax nnx loop with an nnx.jit step.
+
+With --end-to-end, `bnlab reproduce --preset seed` also runs in full (2 nets x 50,000 steps,
+evaluation every 1,000, TensorBoard, figure, report) and its measured wall time is reported.
 
 Times exclude compilation and warm-up; with --repeat R each row keeps its fastest of R. The
 50,000-step column is an extrapolation of the measured rate, not a measurement.
@@ -33,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "reproduce_workers.py"
 FULL_STEPS = 50_000
-TARGET_FLOOR, TARGET_KERAS, TARGET_RSS_MIB = 1.5, 3.0, 2048
+TARGET_FLOOR, TARGET_KERAS, TARGET_RSS_MIB, TARGET_E2E_S = 1.5, 3.0, 2048, 30.0
 KERAS_ROW = "Keras 3 fit (JAX)"
 # (row name, worker, networks, extra environment)
 ROWS = [
@@ -80,12 +83,17 @@ def run_worker(worker: str, network: str, steps: int, env: dict[str, str], timeo
     return json.loads(lines[-1])
 
 
-def measure(steps: int, repeat: int, timeout: float) -> list[dict]:
+END_TO_END = ("bnlab reproduce --preset seed, end to end", "reproduce", ("both",), {})
+
+
+def measure(steps: int, repeat: int, timeout: float, end_to_end: bool) -> list[dict]:
     results: dict[tuple[str, str], dict] = {}
+    rows = [*ROWS, END_TO_END] if end_to_end else ROWS
     for _ in range(repeat):
-        for name, worker, networks, env in ROWS:
+        for name, worker, networks, env in rows:
+            run_steps = 0 if worker == "reproduce" else steps
             for network in networks:
-                out = run_worker(worker, network, steps, env, timeout)
+                out = run_worker(worker, network, run_steps, env, timeout)
                 print(
                     f"  {name:32s} {network:9s} {out.get('train_s', out.get('error'))}",
                     file=sys.stderr,
@@ -102,7 +110,7 @@ def _runs(r: dict) -> int:
 
 def analyse(results: list[dict], steps: int) -> dict:
     """Per-run-step times, the floor, and every ratio the issue's targets name."""
-    ok = [r for r in results if "error" not in r]
+    ok = [r for r in results if "error" not in r and r["row"] != END_TO_END[0]]
     for r in ok:
         r["ms_per_step"] = 1000 * r["train_s"] / (steps * _runs(r))
     floor = {}
@@ -125,6 +133,7 @@ def analyse(results: list[dict], steps: int) -> dict:
         "bnlab_x_floor": {n: bnlab[n] / floor[n] for n in bnlab if n in floor},
         "keras_x_bnlab": {n: keras[n] / bnlab[n] for n in keras if n in bnlab},
         "bnlab_peak_rss_mib": {r["network"]: r["peak_rss_mib"] for r in ok if r["row"] == "bnlab"},
+        "end_to_end": next((r for r in results if r["row"] == END_TO_END[0]), None),
     }
 
 
@@ -146,6 +155,8 @@ def markdown(results: list[dict], summary: dict, steps: int) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
+        if r["row"] == END_TO_END[0]:
+            continue
         if "error" in r:
             lines.append(f"| {r['row']} | {r['network']} | not run: {r['error'][:80]} |")
             continue
@@ -169,6 +180,15 @@ def markdown(results: list[dict], summary: dict, steps: int) -> str:
         f"- bnlab peak RSS (target < {TARGET_RSS_MIB:,} MiB): "
         + ", ".join(f"{n} {v:,.0f} MiB" for n, v in summary["bnlab_peak_rss_mib"].items()),
     ]
+    e2e = summary["end_to_end"]
+    if e2e is not None and "error" in e2e:
+        targets.append(f"- {END_TO_END[0]}: not run: {e2e['error'][:80]}")
+    elif e2e is not None:
+        targets.append(
+            f"- {END_TO_END[0]} (target <= {TARGET_E2E_S:.0f} s), measured: "
+            f"{e2e['wall_s']:.1f} s wall ({e2e['warmup_s']:.1f} s compile, {e2e['train_s']:.1f} s "
+            f"training), peak RSS {e2e['child_peak_rss_mib']:,.0f} MiB"
+        )
     return "\n".join(lines) + "\n\n" + "\n".join(targets)
 
 
@@ -183,12 +203,17 @@ def main() -> None:
         help="seconds a row may take, start-up included, before it is stopped and reported so "
         "(threaded BLAS and PyTorch rows crawl on a busy machine)",
     )
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="also time `bnlab reproduce --preset seed` in full (50,000 steps, all outputs)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.steps < 1 or args.repeat < 1 or args.row_timeout <= 0:
         parser.error("--steps, --repeat and --row-timeout must be positive")
     load_before = os.getloadavg()
-    results = measure(args.steps, args.repeat, args.row_timeout)
+    results = measure(args.steps, args.repeat, args.row_timeout, args.end_to_end)
     load_after = os.getloadavg()
     summary = analyse(results, args.steps)
     sys.path.insert(0, str(HERE.parent / "src"))

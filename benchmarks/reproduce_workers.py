@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -282,6 +283,30 @@ def jax_scan(variant: str, steps: int) -> dict:
     return {"train_s": time.perf_counter() - t, "warmup_s": warmup}
 
 
+def reproduce_end_to_end(variant: str, steps: int) -> dict:
+    """`bnlab reproduce --preset seed` as a user runs it (start-up, compile, training, evaluation,
+    TensorBoard, figure, report), timed from outside; ``steps`` None-like 0 means the preset's."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "bnlab", "reproduce", "--preset", "seed", "--out", tmp]
+        if steps:
+            cmd += ["--steps", str(steps)]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t
+        timing = json.loads((Path(tmp) / "timing.json").read_text())
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "train_s": timing["train_s"],
+        "warmup_s": timing.get("compile_s"),
+        "wall_s": wall,
+        "runs": 2,
+        "child_peak_rss_mib": child_rss,
+    }
+
+
 def _timed(run: Callable[[int], None], steps: int) -> dict:
     t = time.perf_counter()
     run(WARMUP_STEPS)
@@ -298,6 +323,7 @@ WORKERS: dict[str, Callable[[str, int], dict]] = {
     "torch": torch_loop,
     "flax": flax_nnx,
     "jaxscan": jax_scan,
+    "reproduce": reproduce_end_to_end,
 }
 
 
