@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
 from bnlab.experiments.presets import ExperimentConfig, preset
 from bnlab.experiments.reproduce import (
@@ -147,6 +148,7 @@ def reproduce(
     base = saved_config(out) if resume and out is not None else None
     config = build_config(preset_name, epochs, overrides, base)
     prepared = prepare_reproduce(config, out, resume=resume, overwrite=overwrite)
+    enable_compile_cache()
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -25,7 +25,8 @@ from bnlab.engine.model import (
     summary_rows,
 )
 from bnlab.engine.optim import OptimizerSpec, make_optimizer
-from bnlab.engine.runner import RunGroup, RunResult, Timing, eval_steps, schedule, train_groups
+from bnlab.engine.results import RunResult
+from bnlab.engine.runner import RunGroup, Timing, eval_steps, schedule, train_groups
 from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
 
 __all__ = [

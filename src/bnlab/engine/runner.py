@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,9 +33,10 @@ from bnlab.data import MNIST
 from bnlab.engine import checkpoint as ckpt
 from bnlab.engine.data import DeviceData, to_device
 from bnlab.engine.devices import RUNS, Placement, cpu_devices, fetch, put
-from bnlab.engine.evaluate import PERCENTILES, Measure, choose_unit, evaluate, final_evaluation
+from bnlab.engine.evaluate import Measure, choose_unit, evaluate, final_evaluation
 from bnlab.engine.model import ModelSpec, NormHook, init_params
 from bnlab.engine.optim import OptimizerSpec, set_hyperparams
+from bnlab.engine.results import RunResult, assemble
 from bnlab.engine.train import (
     RunState,
     TrainSpec,
@@ -62,24 +65,6 @@ class RunGroup:
 
 
 @dataclass
-class RunResult:
-    """One run's measurements; lists are aligned with ``steps``, None after divergence."""
-
-    variant: str
-    seed: int
-    steps: list[int]
-    curves: dict[str, list[float | None]]
-    percentiles: dict[str, list[float | None]]
-    histograms: dict[str, np.ndarray]
-    extra: dict[str, list[Any]]
-    finals: dict[str, Any]
-    diverged_at: int | None
-    percentile_unit: int
-    # this run's entries of RunGroup.hyper
-    hyper: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
 class Timing:
     compile_s: float = 0.0
     train_s: float = 0.0
@@ -104,13 +89,15 @@ def eval_steps(steps: int, eval_every: int) -> list[int]:
 
 
 def over_runs(f: Callable) -> Callable:
-    """``jax.vmap(f)`` over the leading (seed) axis of every argument, except that a single run is
-    computed unbatched: XLA's CPU batched matmuls with a batch of one are ~1.5x slower."""
+    """``jax.vmap(f)`` over the leading (seed) axis of every argument but the last (the shared
+    data), except that a single run is computed unbatched: XLA's CPU batched matmuls with a batch
+    of one are ~1.5x slower."""
 
     def mapped(*args):
+        *args, data = args
         if jax.tree.leaves(args)[0].shape[0] != 1:
-            return jax.vmap(f)(*args)
-        out = f(*jax.tree.map(lambda a: a[0], args))
+            return jax.vmap(lambda *a: f(*a, data))(*args)
+        out = f(*jax.tree.map(lambda a: a[0], args), data)
         return jax.tree.map(lambda a: a[None], out)
 
     return mapped
@@ -124,11 +111,14 @@ def one_by_one(f: Callable, mesh: Mesh) -> Callable:
     count. (Training batches differ per run, so its vmapped matmuls stay per run.)"""
 
     def local(*args):
-        return lax.map(lambda a: f(*a), args)
+        *args, data = args
+        return lax.map(lambda a: f(*a, data), tuple(args))
 
-    return jax.shard_map(
-        local, mesh=mesh, in_specs=PartitionSpec(RUNS), out_specs=PartitionSpec(RUNS)
-    )
+    def sharded(*args):
+        specs = (*(PartitionSpec(RUNS) for _ in args[:-1]), PartitionSpec())
+        return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=PartitionSpec(RUNS))(*args)
+
+    return sharded
 
 
 class _Group:
@@ -151,7 +141,9 @@ class _Group:
         seeds = np.asarray([*group.seeds, *group.seeds[-1:] * pad], np.int32)
         hyper = {k: np.asarray([*v, *v[-1:] * pad], np.float32) for k, v in group.hyper.items()}
 
-        def init(seed, hyper):
+        # the data is the last argument of every program, never a closure: a closed-over array
+        # is baked into the compiled program as a constant (47 MB of pixels through LLVM)
+        def init(seed, hyper, data):
             keys = run_keys(seed)
             params, bn_state = init_params(spec, keys.init)
             run = init_run(params, bn_state, opt)
@@ -159,7 +151,7 @@ class _Group:
                 run = run._replace(opt_state=set_hyperparams(run.opt_state, hyper))
             return run, choose_unit(spec, train, params, data), keys
 
-        def measure(run: RunState, unit):
+        def measure(run: RunState, unit, data):
             run, train_loss = reset_interval(run)
             record = evaluate(spec, train, run.params, run.bn_state, unit, data, group.measures)
             record.update(train_loss=train_loss, diverged_at=run.diverged_at)
@@ -173,35 +165,47 @@ class _Group:
             out, each = {"out_shardings": place.runs}, partial(one_by_one, mesh=place.runs.mesh)
         self._init = jax.jit(each(init), **out)
         self._segment = jax.jit(
-            lambda run, keys, start, n: over_runs(lambda r, k: segment(r, k, start, data, n))(
-                run, keys
+            lambda run, keys, start, data, n: over_runs(lambda r, k, d: segment(r, k, start, d, n))(
+                run, keys, data
             ),
-            static_argnums=3,
+            static_argnums=4,
             **out,
         )
         self._measure = jax.jit(each(measure), **out)
-        self._final = jax.jit(each(lambda p: final_evaluation(spec, train, p, data)), **out)
-        self.run, self._units, self.keys = self._init(*put((seeds, hyper), place.runs))
-        self.units = fetch(self._units)
+        self._final = jax.jit(each(lambda p, d: final_evaluation(spec, train, p, d)), **out)
+        self._inputs = (seeds, hyper)
         self._compiled: dict[Any, Any] = {}
 
-    def compile(self, lengths: set[int]) -> None:
-        """Compile ahead of time, so that training time and compile time are measured apart."""
+    def prepare(self, lengths: set[int]) -> None:
+        """Initialise the runs and compile the training programs ahead of time (so training and
+        compile time are measured apart); groups do this in parallel threads."""
+        self.run, self._units, self.keys = self._init(
+            *put(self._inputs, self.place.runs), self.data
+        )
+        self.units = fetch(self._units)
         # a host scalar, not a device array: valid input on every device of a mesh
         start = np.int32(0)
         for n in lengths:
-            self._compiled[n] = self._segment.lower(self.run, self.keys, start, n).compile()
-        self._compiled["measure"] = self._measure.lower(self.run, self._units).compile()
+            lowered = self._segment.lower(self.run, self.keys, start, self.data, n)
+            self._compiled[n] = lowered.compile()
+        lowered = self._measure.lower(self.run, self._units, self.data)
+        self._compiled["measure"] = lowered.compile()
+
+    def compile_final(self) -> None:
+        if self.group.model.has_bn:
+            self._compiled["final"] = self._final.lower(self.run.params, self.data).compile()
 
     def segment(self, start: int, n: int) -> None:
-        self.run = self._compiled[n](self.run, self.keys, np.int32(start))
+        self.run = self._compiled[n](self.run, self.keys, np.int32(start), self.data)
 
     def measure(self) -> dict[str, jax.Array]:
-        self.run, record = self._compiled["measure"](self.run, self._units)
+        self.run, record = self._compiled["measure"](self.run, self._units, self.data)
         return record
 
     def final(self) -> dict[str, jax.Array] | None:
-        return self._final(self.run.params) if self.group.model.has_bn else None
+        if not self.group.model.has_bn:
+            return None
+        return self._compiled["final"](self.run.params, self.data)
 
 
 def _fingerprint(groups: list[RunGroup], train: TrainSpec) -> str:
@@ -212,67 +216,6 @@ def _fingerprint(groups: list[RunGroup], train: TrainSpec) -> str:
         ]
     )
     return hashlib.sha256((described + repr(train)).encode()).hexdigest()
-
-
-def _clean(values: np.ndarray, alive: np.ndarray) -> list:
-    """Floats, with None after divergence and for non-finite values (JSON has neither NaN nor
-    inf); rows of a 2-D array become the inner lists."""
-    out = []
-    for value, ok in zip(values, alive, strict=True):
-        finite = np.isfinite(value)
-        out.append(
-            np.where(ok & finite, value, np.nan).tolist()
-            if np.ndim(value)
-            else (float(value) if ok and finite else None)
-        )
-    return [
-        [None if isinstance(v, float) and np.isnan(v) else v for v in row]
-        if isinstance(row, list)
-        else row
-        for row in out
-    ]
-
-
-def _assemble(
-    group: _Group, stacked: dict[str, np.ndarray], steps: list[int], final
-) -> list[RunResult]:
-    """Split a group's stacked records (n_evals, K, ...) into one RunResult per seed."""
-    results = []
-    steps_arr = np.asarray(steps)
-    for j, seed in enumerate(group.group.seeds):
-        diverged = int(stacked["diverged_at"][-1, j]) if steps else -1
-        diverged_at = diverged if diverged >= 0 else None
-        alive = steps_arr < diverged if diverged_at is not None else np.ones(len(steps), bool)
-        pct = _clean(stacked["percentiles"][:, j], alive) if steps else []
-        results.append(
-            RunResult(
-                variant=group.group.variant,
-                seed=seed,
-                steps=steps,
-                curves={
-                    n: _clean(stacked[n][:, j], alive) if steps else []
-                    for n in ("test_accuracy", "test_loss", "train_loss")
-                },
-                percentiles={str(q): [row[i] for row in pct] for i, q in enumerate(PERCENTILES)},
-                histograms={
-                    k.removeprefix("hist/"): np.where(alive[:, None], v[:, j], np.nan)
-                    for k, v in stacked.items()
-                    if k.startswith("hist/")
-                },
-                extra={
-                    k.removeprefix("extra/"): _clean(v[:, j], alive)
-                    for k, v in stacked.items()
-                    if k.startswith("extra/")
-                },
-                finals={}
-                if final is None or diverged_at is not None
-                else {k: float(v[j]) for k, v in final.items()},
-                diverged_at=diverged_at,
-                percentile_unit=int(group.units[j]),
-                hyper={k: float(v[j]) for k, v in group.group.hyper.items()},
-            )
-        )
-    return results
 
 
 def train_groups(
@@ -314,9 +257,18 @@ def train_groups(
     records: list[dict[str, np.ndarray]] = []  # one per evaluation, keys "g{i}/{name}"
     start = 0
     fingerprint = _fingerprint(groups, train)
-    if checkpoint_dir is not None and resume and (checkpoint_dir / "state.npz").exists():
+    resuming = checkpoint_dir is not None and resume and (checkpoint_dir / "state.npz").exists()
+    lengths = {b - a for a, b in schedule(train.steps, train.eval_every, epoch)}
+    pool = ThreadPoolExecutor(max(1, min(len(gs), os.cpu_count() or 1)))
+    t_compile = time.perf_counter()
+    list(pool.map(lambda g: g.prepare(lengths), gs))
+    timing.compile_s = time.perf_counter() - t_compile
+    if resuming:
         start, records = _load(checkpoint_dir, gs, fingerprint, all_evals)
-    timing.compile_s = _compile(gs, train, start, epoch)
+    # the final evaluation's programs compile while the groups train (a core is idle at the end,
+    # once the cheaper network has finished)
+    finals_compiled = [pool.submit(g.compile_final) for g in gs]
+    pool.shutdown(wait=False)
     t_train = time.perf_counter()
     pending = None
     for a, b in schedule(train.steps, train.eval_every, epoch):
@@ -338,6 +290,8 @@ def train_groups(
         _settle(*pending, records, checkpoint_dir, fingerprint, gs, progress)
     timing.train_s = time.perf_counter() - t_train
     t_final = time.perf_counter()
+    for f in finals_compiled:
+        f.result()
     finals = [fetch(g.final()) for g in gs]
     timing.final_s = time.perf_counter() - t_final
     steps = all_evals[: len(records)]
@@ -348,17 +302,10 @@ def train_groups(
             for k in (records[0] if records else {})
             if k.startswith(f"g{i}/")
         }
-        results += _assemble(g, stacked, steps, finals[i])
+        results += assemble(
+            g.group.variant, g.group.seeds, g.units, stacked, steps, finals[i], g.group.hyper
+        )
     return results, timing
-
-
-def _compile(gs: list[_Group], train: TrainSpec, start: int, epoch: int) -> float:
-    """Compile every program before the clock for training starts (so timings separate them)."""
-    t = time.perf_counter()
-    lengths = {b - a for a, b in schedule(train.steps, train.eval_every, epoch) if b > start}
-    for g in gs:
-        g.compile(lengths)
-    return time.perf_counter() - t
 
 
 def _settle(
