@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bnlab.cli.progress import training_progress
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
 from bnlab.experiments.presets import ExperimentConfig, preset
@@ -149,26 +149,7 @@ def reproduce(
     config = build_config(preset_name, epochs, overrides, base)
     prepared = prepare_reproduce(config, out, resume=resume, overwrite=overwrite)
     enable_compile_cache()
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[live]}"),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(f"{config.preset}: training", total=config.steps, live="compiling")
-
-        def progress(step: int, latest: dict[str, dict[str, float]] | None) -> None:
-            fields = {}
-            if latest:
-                fields["live"] = "  ".join(
-                    f"{v} acc {m['test_accuracy']:.4f}" for v, m in latest.items()
-                )
-            bar.update(task, completed=step, **fields)
-
+    with training_progress(f"{config.preset}: training", config.steps) as progress:
         result = run_reproduce(prepared, progress=progress)
     print_summary(result, Console())
 

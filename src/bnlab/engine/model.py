@@ -27,8 +27,14 @@ from bnlab.core import (
     init_state,
     normalize,
 )
+from bnlab.core.lp_norm import lp_norm_eval, lp_norm_train, lp_normalize, lp_stats
+from bnlab.core.noise import NoiseConfig, add_noise
 
 BnPlacement = Literal["none", "before", "after"]
+# what the normalization layer computes: BN (Algorithm 1), or Santurkar et al.'s (Sec. 3.3)
+# normalization by the average l_p norm, p = 1, 2, inf
+NormKind = Literal["bn", "lp1", "lp2", "lpinf"]
+LP_ORDER = {"lp1": 1.0, "lp2": 2.0, "lpinf": math.inf}
 InitScheme = Literal["glorot_uniform", "gaussian"]
 # "running": the moving averages (or population statistics put in their place); "batch": the
 # statistics of the batch being evaluated, without touching the state (the notebook's evaluation).
@@ -50,6 +56,11 @@ class ModelSpec:
     "its effect will be canceled by the subsequent mean subtraction").
     ``init``: "glorot_uniform" (Keras's Dense default, zero biases) or "gaussian" N(0, init_std^2).
     ``momentum`` follows PyTorch's convention (weight of the newest batch in the running stats).
+    ``norm``: what the normalization layer computes, "bn" or l_p normalization "lp1"/"lp2"/"lpinf"
+    (:mod:`bnlab.core.lp_norm`), with the same gamma, beta and running statistics.
+    ``noise``: Santurkar et al.'s noisy BN (:mod:`bnlab.core.noise`): in training, every value
+    leaving the normalization layer is scaled and shifted by noise drawn per layer and step;
+    without normalization the noise goes where BN would be, in front of the activation.
     ``backward`` chooses BN's gradient in bnlab.core; both give the same values.
     """
 
@@ -63,6 +74,8 @@ class ModelSpec:
     init_std: float = 0.01
     eps: float = 1e-5
     momentum: float | None = 0.1
+    norm: NormKind = "bn"
+    noise: NoiseConfig | None = None
     # BN's gradient: "paper" (Section 3's chain rule as a custom VJP) or "autodiff"
     backward: Backward = DEFAULT_BACKWARD
 
@@ -120,7 +133,10 @@ def init_bn_state(spec: ModelSpec) -> State:
 def _bn(
     spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
 ) -> tuple[jax.Array, BatchNormState]:
-    """Algorithm 1 in training, the stored statistics or the batch's own at evaluation."""
+    """Algorithm 1 in training, the stored statistics or the batch's own at evaluation (the same
+    three for l_p normalization)."""
+    if spec.norm != "bn":
+        return _lp(spec, h, p, s, mode)
     if mode == "train":
         return batch_norm_train(
             h,
@@ -138,6 +154,20 @@ def _bn(
     # which batch_norm_eval refuses as PyTorch does.
     mean, var, _ = batch_stats(h)
     return normalize(h, mean, var, p["gamma"], p["beta"], spec.eps), s
+
+
+def _lp(
+    spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
+) -> tuple[jax.Array, BatchNormState]:
+    order = LP_ORDER[spec.norm]
+    if mode == "train":
+        return lp_norm_train(
+            h, p["gamma"], p["beta"], s, p=order, momentum=spec.momentum, eps=spec.eps
+        )
+    if mode == "running":
+        return lp_norm_eval(h, p["gamma"], p["beta"], s, p=order, eps=spec.eps), s
+    mean, moment = lp_stats(h, order)
+    return lp_normalize(h, mean, moment, p["gamma"], p["beta"], order, spec.eps), s
 
 
 def forward(
@@ -173,12 +203,19 @@ def forward(
             new_state.append(s)
             return y
 
+        def noisy(h, layer=layer):
+            if spec.noise is None or mode != "train" or key is None:
+                return h
+            return add_noise(jax.random.fold_in(key, layer), h, spec.noise)
+
         if spec.bn == "before":
             h = norm(h)
+        if spec.bn != "after":
+            h = noisy(h)
         tap["act_input"] = h
         h = act(h)
         if spec.bn == "after":
-            h = norm(h)
+            h = noisy(norm(h))
         taps.append(tap)
     return Forward(h, tuple(new_state), tuple(taps))
 

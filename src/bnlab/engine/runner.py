@@ -57,6 +57,8 @@ class RunGroup:
     seeds: tuple[int, ...]
     norm_hook: NormHook | None = None
     measures: Mapping[str, Measure] = field(default_factory=dict)
+    # Algorithm 2's population statistics and the batch-statistics accuracies at the end (BN only)
+    final_evaluation: bool = True
     # this group's optimiser, when it differs from the experiment's (e.g. a learning-rate sweep)
     optimizer: OptimizerSpec | None = None
     # per-run optimiser values (names from bnlab.engine.optim.PER_RUN_FIELDS), one per entry of
@@ -191,8 +193,13 @@ class _Group:
         lowered = self._measure.lower(self.run, self._units, self.data)
         self._compiled["measure"] = lowered.compile()
 
+    def wants_final(self) -> bool:
+        """Algorithm 2 and batch-statistics evaluations: for BN groups that ask for them."""
+        model = self.group.model
+        return self.group.final_evaluation and model.has_bn and model.norm == "bn"
+
     def compile_final(self) -> None:
-        if self.group.model.has_bn:
+        if self.wants_final():
             self._compiled["final"] = self._final.lower(self.run.params, self.data).compile()
 
     def segment(self, start: int, n: int) -> None:
@@ -203,7 +210,7 @@ class _Group:
         return record
 
     def final(self) -> dict[str, jax.Array] | None:
-        if not self.group.model.has_bn:
+        if not self.wants_final():
             return None
         return self._compiled["final"](self.run.params, self.data)
 

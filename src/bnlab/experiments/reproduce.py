@@ -103,10 +103,23 @@ def prepare_out_dir(
                 f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
             )
         return
+    clear_out_dir(out_dir, OUTPUTS, overwrite=overwrite, resumable=True)
+
+
+def clear_out_dir(
+    out_dir: Path, outputs: tuple[str, ...], *, overwrite: bool, resumable: bool = False
+) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``overwrite``, and then delete only the files a run
+    writes (``outputs``): a directory holding anything else is never emptied."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: expected a directory, got a file")
+    contents = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    if not contents:
+        return
     if not overwrite:
+        hint = "--resume to continue that run or " if resumable else ""
         raise ConfigError(
-            f"--out {out_dir}: directory is not empty; pass --resume to continue that run "
-            "or --overwrite to replace it"
+            f"--out {out_dir}: directory is not empty; pass {hint}--overwrite to replace it"
         )
     foreign = [name for name in contents if name not in outputs]
     if foreign:

@@ -32,6 +32,9 @@ NOT_FINAL = {
     "percentiles",
     "diverged_at",
     "percentile_unit",
+    # an analysis's settings of the run (learning rate of a sweep), not measurements
+    "lr",
+    "lr_multiplier",
     *CURVE_TAGS,
 }
 
