@@ -11,7 +11,9 @@ import sys
 import typer
 
 from bnlab import __version__
+from bnlab.cli.analyze import analyze_app
 from bnlab.cli.data import data_app
+from bnlab.cli.report import report
 from bnlab.cli.reproduce import reproduce, summary
 from bnlab.cli.sweep import sweep
 from bnlab.errors import BnlabError
@@ -27,6 +29,8 @@ app.add_typer(data_app, name="data")
 app.command("reproduce")(reproduce)
 app.command("summary")(summary)
 app.command("sweep")(sweep)
+app.add_typer(analyze_app, name="analyze")
+app.command("report")(report)
 
 
 def _print_version(value: bool) -> None:

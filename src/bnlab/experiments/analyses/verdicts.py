@@ -97,9 +97,9 @@ def ics_verdicts(metrics: dict[str, Any], layers: list[str]) -> list[Verdict]:
     distance = Verdict(
         "Santurkar 2.2: BN does not reduce ICS (l2)",
         "Networks with BN show similar or even larger internal covariate shift, measured as "
-        "||G - G'||_2 (Definition 2.1, Fig. 3).",
+        "‖G - G'‖_2 (Definition 2.1, Fig. 3).",
         f"BN's ICS similar (>= {ICS_SIMILAR} x) or larger",
-        f"BN's mean ||G - G'||_2 relative to the standard network's: {per_layer}",
+        f"BN's mean ‖G - G'‖_2 relative to the standard network's: {per_layer}",
         _count_word(similar, len(layers)),
     )
     not_closer = sum(b <= a + 0.02 for a, b in zip(cos["baseline"], cos["bn"], strict=True))

@@ -1,0 +1,196 @@
+"""`bnlab analyze ...` and `bnlab report` end to end at tiny scale, and their user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+from typer.testing import CliRunner
+
+from bnlab.cli import app
+from bnlab.experiments.analyses.report import analysis_verdicts
+from bnlab.outputs.rundir import load_run_dir
+
+TINY = ["--steps", "20", "--eval-every", "10", "--seeds", "2"]
+COMMANDS = {
+    "noisy-bn": [],
+    "ics": [],
+    "landscape": ["--step-count", "3"],
+    "lp-norm": ["--step-count", "2"],
+    "lr-sweep": ["--multipliers", "1,30"],
+}
+NETWORKS = {
+    "noisy-bn": ["baseline", "bn", "noisy_bn", "baseline_noisy"],
+    "ics": ["baseline", "bn"],
+    "landscape": ["baseline", "bn"],
+    "lp-norm": ["baseline", "bn", "lp1", "lp2", "lpinf"],
+    "lr-sweep": ["baseline-x1", "bn-x1", "baseline-x30", "bn-x30"],
+}
+FIGURES = {
+    "noisy-bn": ["accuracy_percentiles"],
+    "ics": ["accuracy", "ics"],
+    "landscape": ["accuracy", "landscape"],
+    "lp-norm": ["accuracy", "landscape"],
+    "lr-sweep": ["accuracy"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("analyze")
+    out = {}
+    for name, extra in COMMANDS.items():
+        result = CliRunner().invoke(
+            app, ["analyze", name, "--out", str(root / name), *TINY, *extra]
+        )
+        assert result.exit_code == 0, result.output
+        out[name] = root / name
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_run_directory_is_complete(runs, name):
+    d = runs[name]
+    run = load_run_dir(d)
+    assert sorted({r["variant"] for r in run.metrics["runs"]}) == sorted(NETWORKS[name])
+    assert sorted({r["seed"] for r in run.metrics["runs"]}) == [0, 1]
+    assert all(r["steps"] == [10, 20] for r in run.metrics["runs"])
+    for stem in FIGURES[name]:
+        for ext in ("png", "svg"):
+            assert (d / f"{stem}.{ext}").stat().st_size > 0
+    logs = sorted(p.name for p in (d / "tensorboard").iterdir())
+    assert logs == sorted(f"{v}-seed{s}" for v in NETWORKS[name] for s in (0, 1))
+    timing = json.loads((d / "timing.json").read_text())
+    assert timing["total_s"] > timing["train_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_report_states_each_claim_with_a_verdict(runs, name):
+    run = load_run_dir(runs[name])
+    report = (runs[name] / "report.md").read_text()
+    found = analysis_verdicts(run.config, run.metrics)
+    assert found
+    for v in found:
+        assert f"| {v.name} | {v.theirs} | {v.ours} |" in report
+    assert "## Time and machine" in report and "| total_s |" in report
+
+
+@pytest.mark.slow
+def test_ics_of_the_first_layer_is_zero_over_training(runs):
+    for r in load_run_dir(runs["ics"]).metrics["runs"]:
+        assert r["ics"]["distance"]["1"] == [0.0, 0.0]
+        assert r["ics"]["cosine"]["1"] == pytest.approx([1.0, 1.0], abs=1e-6)
+        assert sorted(r["ics"]["distance"], key=int) == ["1", "2", "3", "4"]
+
+
+@pytest.mark.slow
+def test_ics_curves_are_in_tensorboard(runs):
+    run = next(r for r in load_run_dir(runs["ics"]).metrics["runs"] if r["variant"] == "bn")
+    acc = EventAccumulator(str(runs["ics"] / "tensorboard" / "bn-seed0"), {SCALARS: 0})
+    acc.Reload()
+    events = acc.Scalars("ics/distance/layer3")
+    assert [(e.step, e.value) for e in events] == [
+        (10, pytest.approx(run["ics"]["distance"]["3"][0])),
+        (20, pytest.approx(run["ics"]["distance"]["3"][1])),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["landscape", "lp-norm"])
+def test_landscape_ranges_are_ordered(runs, name):
+    for r in load_run_dir(runs[name]).metrics["runs"]:
+        land = r["landscape"]
+        for lo, hi in zip(land["loss_min"], land["loss_max"], strict=True):
+            assert lo <= hi
+        for lo, hi in zip(land["grad_change_min"], land["grad_change_max"], strict=True):
+            assert lo <= hi
+
+
+@pytest.mark.slow
+def test_noisy_bn_percentiles_are_of_the_training_distribution(runs):
+    for r in load_run_dir(runs["noisy-bn"]).metrics["runs"]:
+        p = r["percentiles"]
+        assert all(a <= b <= c for a, b, c in zip(p["15"], p["50"], p["85"], strict=True))
+        assert set(r["eval_percentiles"]) == {"15", "50", "85"}
+
+
+@pytest.mark.slow
+def test_lr_sweep_table_lists_every_network_and_multiplier(runs):
+    report = (runs["lr-sweep"] / "report.md").read_text()
+    for row in (
+        "| baseline | x1 | 0.5 |",
+        "| baseline | x30 | 15 |",
+        "| BN | x1 | 0.5 |",
+        "| BN | x30 | 15 |",
+    ):
+        assert row in report
+
+
+@pytest.mark.slow
+def test_report_merges_run_directories(runs, tmp_path):
+    out = tmp_path / "merged.md"
+    result = CliRunner().invoke(
+        app, ["report", str(runs["ics"]), str(runs["lr-sweep"]), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("# bnlab report: 2 run directories")
+    assert "## 1. `" in text and "(analyze ics)" in text and "(analyze lr-sweep)" in text
+    assert "### bnlab analyze ics:" in text
+    # figures linked relative to the merged report
+    rel = os.path.relpath(runs["ics"].resolve(), tmp_path.resolve())
+    assert f"![ICS per layer]({rel}/ics.png)" in text
+    overview = [line for line in text.splitlines() if line.startswith("| 2 |")]
+    assert len(overview) == 4
+
+
+def bnlab(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "bnlab", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "ics", "--steps", "0"], "--steps: expected at least 1, got 0"),
+        (
+            ["analyze", "lr-sweep", "--multipliers", "1,x"],
+            "--multipliers: expected comma-separated",
+        ),
+        (
+            ["analyze", "lr-sweep", "--multipliers", "1,-5"],
+            "--multipliers: expected finite numbers > 0",
+        ),
+        (
+            ["analyze", "lr-sweep", "--target", "1.5"],
+            "--target: expected a test accuracy in (0, 1]",
+        ),
+        (["analyze", "landscape", "--step-range", "4,0.5"], "0 < low <= high"),
+        (
+            ["analyze", "noisy-bn", "--noise-scale", "2,1"],
+            "noise.scale_low must be <= noise.scale_high",
+        ),
+        (["report", "no-such-dir"], "no-such-dir: not a directory"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, args, message):
+    result = bnlab(*args, *(["--out", str(tmp_path / "out")] if args[0] == "analyze" else []))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("bnlab: error: ")
+    assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_empty_out_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = bnlab("analyze", "ics", "--out", str(tmp_path), *TINY)
+    assert result.returncode == 2
+    assert "directory is not empty; pass --overwrite to replace it" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
