@@ -21,7 +21,7 @@ from bnlab.core.noise import NoiseConfig
 from bnlab.errors import ConfigError
 from bnlab.experiments.analyses.config import ANALYSES, AnalysisConfig
 from bnlab.experiments.analyses.report import analysis_verdicts
-from bnlab.experiments.analyses.run import AnalysisResult, run_analysis
+from bnlab.experiments.analyses.run import AnalysisResult, prepare_analysis, run_analysis
 from bnlab.experiments.analyses.verdicts import final_accuracy
 from bnlab.experiments.presets import PAPER
 from bnlab.outputs import series as S
@@ -59,7 +59,10 @@ NOISE_OPTIONS = {
 }
 SWEEP_OPTIONS = {
     "multipliers": (str | None, "Learning-rate multipliers, comma-separated. Default 1,5,30."),
-    "target": (float | None, "Target test accuracy. Default: what every x1 baseline seed reaches."),
+    "target": (
+        str | None,
+        "Target test accuracy, or 'baseline': the x1 baseline's best (the paper's). Default 0.93.",
+    ),
 }
 
 
@@ -88,7 +91,9 @@ def _noise_settings(noise_mean, noise_scale, noise_jitter, noise_std) -> dict[st
     return dict(noise=NoiseConfig(*mean, *scale, jitter, std))
 
 
-def _sweep_settings(multipliers: str | None, target: float | None) -> dict[str, Any]:
+def _sweep_settings(multipliers: str | None, target: str | None) -> dict[str, Any]:
+    if target is not None and target != "baseline":
+        target = _floats("--target", target, 1)[0]
     return dict(lr_multipliers=_floats("--multipliers", multipliers), target=target)
 
 
@@ -122,11 +127,10 @@ def print_summary(result: AnalysisResult, console: Console) -> None:
 
 
 def _run(config: AnalysisConfig, out: Path | None, overwrite: bool) -> None:
+    prepared = prepare_analysis(config, out, overwrite=overwrite)
     phases = len(config.lr_multipliers) if config.analysis == "lr-sweep" else 1
     with training_progress(f"analyze {config.analysis}", config.experiment.steps * phases) as bar:
-        result = run_analysis(
-            config, out, overwrite=overwrite, progress=lambda s, _t, latest: bar(s, latest)
-        )
+        result = run_analysis(prepared, progress=lambda s, _t, latest: bar(s, latest))
     print_summary(result, Console())
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bnlab.data import load_mnist
+from bnlab.data import MNIST, load_mnist
 from bnlab.engine import RunGroup, RunResult, train_groups
 from bnlab.engine.devices import cpu_devices
 from bnlab.engine.evaluate import Measure
@@ -150,23 +150,44 @@ def _flat_scalars(entry: dict[str, Any]) -> dict[str, list]:
     return out
 
 
+@dataclass
+class PreparedAnalysis:
+    """A checked analysis: valid config, data loaded, run directory ready (config.json written)."""
+
+    config: AnalysisConfig
+    out_dir: Path
+    mnist: MNIST
+    started: float
+
+
+def prepare_analysis(
+    config: AnalysisConfig, out_dir: str | Path | None = None, *, overwrite: bool = False
+) -> PreparedAnalysis:
+    """Every check that can fail on the user's input, before anything is trained."""
+    started = time.perf_counter()
+    config = config.validate()
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config.analysis)
+    mnist = load_mnist(config.experiment.data_dir)
+    clear_out_dir(out_dir, OUTPUTS, overwrite=overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / CONFIG_FILE, config.to_dict())
+    return PreparedAnalysis(config, out_dir, mnist, started)
+
+
 def run_analysis(
-    config: AnalysisConfig,
+    config: AnalysisConfig | PreparedAnalysis,
     out_dir: str | Path | None = None,
     *,
     overwrite: bool = False,
     progress: AnalysisProgress | None = None,
 ) -> AnalysisResult:
-    """Train the analysis's networks for every seed, measure, and write the run directory."""
-    t0 = time.perf_counter()
-    config = config.validate()
-    e = config.experiment
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config.analysis)
-    mnist = load_mnist(e.data_dir)
-    clear_out_dir(out_dir, OUTPUTS, overwrite=overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Train the analysis's networks for every seed, measure, and write the run directory
+    (``config`` may be what :func:`prepare_analysis` returned)."""
+    if not isinstance(config, PreparedAnalysis):
+        config = prepare_analysis(config, out_dir, overwrite=overwrite)
+    prepared, config, out_dir = config, config.config, config.out_dir
+    t0, e, mnist = prepared.started, config.experiment, prepared.mnist
     files = {"config": out_dir / CONFIG_FILE}
-    atomic_write_json(files["config"], config.to_dict())
     plan = phases(config)
     devices = cpu_devices(len(plan[0][1]))
     timing: dict[str, Any] = {"compile_s": 0.0, "train_s": 0.0}
@@ -199,6 +220,7 @@ def run_analysis(
     timing["outputs_s"] = time.perf_counter() - t_outputs
     timing["total_s"] = time.perf_counter() - t0
     timing["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timing["devices"] = len(devices)
     files["report"] = write_analysis_report(out_dir, config.to_dict(), metrics, timing)
     files["timing"] = out_dir / TIMING_FILE
     atomic_write_json(files["timing"], timing)
