@@ -141,7 +141,8 @@ def landscape_verdicts(
         text = "; ".join(f"{k} {ref[k]:.4g} vs {ours[k]:.4g}" for k in ref)
         out.append(
             Verdict(
-                f"Santurkar 3.1: {S.label(variant)} smooths the landscape",
+                f"Santurkar 3.1: {'BN' if variant == 'bn' else S.label(variant)} smooths the "
+                "landscape",
                 "BN makes the loss and its gradient markedly smoother: smaller loss variation, "
                 "more predictive gradients, smaller effective beta-smoothness (Fig. 4); l_p "
                 "normalization likewise (Sec. 3.3).",
@@ -220,8 +221,8 @@ def lr_sweep_verdicts(rows: list[L.SweepRow], target: float) -> list[Verdict]:
                     f"BN with a {mult}x learning rate trains faster",
                     claim + "BN-x5 reaches it in 2.1M steps and BN-x30 in 2.7M, vs 13.3M at x1.",
                     f"BN x{mult} faster than BN x1",
-                    f"BN x{mult} {L.describe_steps(hi)} steps vs BN x1 "
-                    f"{L.describe_steps(bn1)}; {L.describe_divergence(hi)}",
+                    f"BN x{mult} {L.describe_steps(hi)} steps vs BN x1 {L.describe_steps(bn1)}"
+                    + ("" if not hi.diverged else f"; {L.describe_divergence(hi)}"),
                     "yes" if faster else "no",
                 )
             )
