@@ -189,9 +189,7 @@ def _units_sentence(metrics: dict[str, Any]) -> str:
         "Panels (b, c) follow one typical sigmoid of the last hidden layer, fixed before training: "
         "the unit whose median input over the test set at initialisation is the middle one of all "
         "units' medians (the lower middle for an even count), so neither a saturated unit nor an "
-        "outlier ("
-        + "; ".join(units)
-        + "); the percentiles are over the whole test set."
+        "outlier (" + "; ".join(units) + "); the percentiles are over the whole test set."
     )
 
 
