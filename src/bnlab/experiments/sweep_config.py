@@ -13,6 +13,7 @@ from typing import Any
 
 from bnlab.errors import ConfigError
 from bnlab.experiments.presets import ExperimentConfig, preset
+from bnlab.outputs.files import read_user_text
 from bnlab.outputs.sweep_report import cell_label
 
 if sys.version_info >= (3, 11):
@@ -193,12 +194,7 @@ def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and check a sweep file (TOML)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read ({e})") from None
+    text = read_user_text(path, ConfigError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

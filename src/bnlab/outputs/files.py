@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bnlab.errors import BnlabError
+
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     """Write to a temporary file in the same directory, fsync it, then rename it over ``path``."""
@@ -31,3 +33,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def read_user_text(path: Path, error: type[BnlabError]) -> str:
+    """A user's file as UTF-8 text; a missing or unreadable file raises ``error`` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read ({e})") from None

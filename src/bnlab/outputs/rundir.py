@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bnlab.data.idx import DataError
+from bnlab.outputs.files import read_user_text
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -40,12 +41,7 @@ def _reject_constant(name: str) -> float:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``; NaN/Infinity are refused (bnlab writes null instead)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+    text = read_user_text(path, DataError)
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except ValueError as e:

@@ -13,7 +13,6 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from bnlab.experiments.reproduce import (
     TENSORBOARD_DIR,
     TIMING_FILE,
     clear_out_dir,
+    default_out_dir,
 )
 from bnlab.outputs import tensorboard
 from bnlab.outputs.files import atomic_write_json
@@ -55,10 +55,6 @@ class AnalysisResult:
     metrics: dict[str, Any]
     timing: dict[str, Any]
     files: dict[str, Path]
-
-
-def default_out_dir(analysis: str) -> Path:
-    return Path("runs") / f"{analysis}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _measures(config: AnalysisConfig) -> dict[str, Measure]:
