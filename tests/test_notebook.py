@@ -48,3 +48,13 @@ def test_notebook_runs_and_shows_its_results(tmp_path, monkeypatch):
         if "text/markdown" in o.get("data", {})
     ]
     assert markdown and markdown[0].count("\n") == 3  # header, rule, one row per seed (2)
+    noisy_images = [o for o in code[7]["outputs"] if "image/png" in o.get("data", {})]
+    noisy_table = [
+        o["data"]["text/markdown"]
+        for o in code[7]["outputs"]
+        if "text/markdown" in o.get("data", {})
+    ]
+    assert len(noisy_images) == 1
+    # header, rule, then 4 networks x 2 seeds
+    assert noisy_table and noisy_table[0].count("\n") == 9
+    assert "| noisy_bn | 0 |" in noisy_table[0]
