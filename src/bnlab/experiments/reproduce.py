@@ -132,9 +132,9 @@ def clear_out_dir(
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def run_entry(result: RunResult, config: ExperimentConfig) -> dict[str, Any]:
-    """One entry of metrics.json["runs"]."""
-    entry: dict[str, Any] = {
+def curves_entry(result: RunResult) -> dict[str, Any]:
+    """What every experiment's metrics.json entry holds: the run's identity and its curves."""
+    return {
         "variant": result.variant,
         "seed": result.seed,
         "steps": result.steps,
@@ -143,6 +143,11 @@ def run_entry(result: RunResult, config: ExperimentConfig) -> dict[str, Any]:
         "diverged_at": result.diverged_at,
         "percentile_unit": result.percentile_unit,
     }
+
+
+def run_entry(result: RunResult, config: ExperimentConfig) -> dict[str, Any]:
+    """One entry of metrics.json["runs"]."""
+    entry = curves_entry(result)
     spec = config.model_spec(result.variant)
     if spec.has_bn:
         finals = result.finals

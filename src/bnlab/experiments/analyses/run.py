@@ -30,6 +30,7 @@ from bnlab.experiments.reproduce import (
     TENSORBOARD_DIR,
     TIMING_FILE,
     clear_out_dir,
+    curves_entry,
     default_out_dir,
 )
 from bnlab.outputs import tensorboard
@@ -104,17 +105,7 @@ def _split(rows: list, blocks: tuple[str, ...], names: list[str]) -> dict[str, d
 
 def run_entry(result: RunResult, multiplier: float, lr: float) -> dict[str, Any]:
     """One entry of metrics.json["runs"], the analyses' measurements under their own keys."""
-    entry: dict[str, Any] = {
-        "variant": result.variant,
-        "seed": result.seed,
-        "steps": result.steps,
-        **result.curves,
-        "percentiles": result.percentiles,
-        "diverged_at": result.diverged_at,
-        "percentile_unit": result.percentile_unit,
-        "lr": lr,
-        "lr_multiplier": multiplier,
-    }
+    entry = {**curves_entry(result), "lr": lr, "lr_multiplier": multiplier}
     extra = result.extra
     if "ics" in extra:
         layers = [str(k) for k in range(1, len(extra["ics"][0]) // len(M.ICS_KEYS) + 1)]
