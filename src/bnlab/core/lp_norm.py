@@ -21,17 +21,17 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 # only names bnlab.core exports, so its internal layout can change
-from bnlab.core import BatchNormState, feature_axes, normalize
+from bnlab.core import (
+    BatchNormState,
+    feature_axes,
+    normalize,
+    stats_dtype,
+    update_running_stats,
+)
 
 SUPPORTED_P = (1.0, 2.0, math.inf)
-
-
-def _stats_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    # as BN: float16/bfloat16 inputs get float32 statistics
-    return jnp.promote_types(dtype, jnp.float32)
 
 
 def _check_p(p: float) -> float:
@@ -46,7 +46,7 @@ def lp_stats(x: jax.Array, p: float, axis: int = -1) -> tuple[jax.Array, jax.Arr
     largest |x_i - mu|), in the statistics' precision."""
     p = _check_p(p)
     axis, reduce = feature_axes(x.ndim, axis)
-    x = x.astype(_stats_dtype(x.dtype))
+    x = x.astype(stats_dtype(x.dtype))
     # mu_j = (1/m) sum_i x_ij
     mean = jnp.mean(x, axis=reduce)
     # c_ij = x_ij - mu_j
@@ -74,7 +74,7 @@ def lp_normalize(
         return normalize(x, mean, moment, gamma, beta, eps, axis)
     # n_j = (1/m) sum_i |c_ij| + eps (p = 1), max_i |c_ij| + eps (p = inf); BN's normalize divides
     # by sqrt(var + 0), so it gets n_j^2
-    norm = moment.astype(_stats_dtype(x.dtype)) + eps
+    norm = moment.astype(stats_dtype(x.dtype)) + eps
     return normalize(x, mean, jnp.square(norm), gamma, beta, 0.0, axis)
 
 
@@ -94,16 +94,8 @@ def lp_norm_train(
     (``momentum=None``: the cumulative average, as for BN)."""
     mean, moment = lp_stats(x, p, axis)
     y = lp_normalize(x, mean, moment, gamma, beta, p, eps, axis)
-    mean, moment = lax.stop_gradient(mean), lax.stop_gradient(moment)
-    count = state.num_batches_tracked + 1
-    weight = 1.0 / count if momentum is None else momentum
-    dtype = state.running_mean.dtype
-    new_state = BatchNormState(
-        running_mean=((1 - weight) * state.running_mean + weight * mean).astype(dtype),
-        running_var=((1 - weight) * state.running_var + weight * moment).astype(dtype),
-        num_batches_tracked=count,
-    )
-    return y, new_state
+    # the running p-th moment is averaged as it is (no m/(m-1) correction): unbiased=False
+    return y, update_running_stats(state, mean, moment, 0, momentum, unbiased=False)
 
 
 def lp_norm_eval(
