@@ -5,9 +5,9 @@
 
 Defaults: 8 learning rates (log-spaced from 1e-4 to 1e-1) x 2 variants (without and with BN) x
 16 seeds x 50,000 steps of the `seed` preset, evaluated every 1,000 steps, as one grid through
-the same code as the CLI (run_sweep; TensorBoard, figure and report skipped). Prints the
-training time (compiling excluded, evaluations included), compile time, the rate
-runs x steps / training seconds, and the device; one JSON line at the end for scripts.
+the same code as the CLI (run_experiment(SWEEP, ...); TensorBoard, figure and report
+skipped). Prints the training time (compiling excluded, evaluations included), compile time, the
+rate runs x steps / training seconds, and the device; one JSON line at the end for scripts.
 On a CPU-only host each core is one device unless XLA_FLAGS sets a count.
 """
 
@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=None, help="first N devices (all)")
     args = parser.parse_args()
 
-    from bnlab.experiments.sweep import default_mesh, parse_sweep, run_sweep
+    from bnlab.engine.devices import default_mesh
+    from bnlab.experiments import SWEEP, parse_sweep, run_experiment
 
     mesh = default_mesh(args.devices)  # before anything else starts JAX's backend
     lrs = [float(f"{v:.3g}") for v in np.logspace(-4, -1, args.lrs)] if args.lrs > 1 else [1e-3]
@@ -48,7 +49,7 @@ def main() -> None:
     )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        result = run_sweep(sweep, out, mesh=mesh, write_outputs=False)
+        result = run_experiment(SWEEP, sweep, out, mesh=mesh, write_outputs=False)
     wall = time.perf_counter() - started
     t = result.timing
     runs = t["runs"]

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from bnlab.data import load_mnist
 from bnlab.engine import ModelSpec, TrainSpec, make_segment, run_keys, to_device
 from bnlab.engine.model import init_params
-from bnlab.engine.runner import over_runs
+from bnlab.engine.programs import over_runs
 from bnlab.engine.train import init_run
 
 

@@ -21,8 +21,14 @@ def run(variant: str, seed: int, acc: list[Any], **extra: Any) -> dict[str, Any]
     return out
 
 
-def percentiles(p50: list[float]) -> dict[str, list[float]]:
-    return {"15": [p - 1 for p in p50], "50": p50, "85": [p + 1 for p in p50]}
+def percentiles(p50: list[float], spread: list[float] | None = None) -> dict[str, list[float]]:
+    """15/50/85th percentiles around ``p50``, the 15-85 spread 2 unless given per step."""
+    half = [s / 2 for s in spread] if spread is not None else [1.0] * len(p50)
+    return {
+        "15": [p - h for p, h in zip(p50, half, strict=True)],
+        "50": p50,
+        "85": [p + h for p, h in zip(p50, half, strict=True)],
+    }
 
 
 def noisy_metrics() -> dict[str, Any]:
@@ -36,6 +42,17 @@ def noisy_metrics() -> dict[str, Any]:
             run("baseline_noisy", 0, [0.7, 0.8, 0.85], percentiles=percentiles([0.0, 2.0, 0.0])),
         ]
     }
+
+
+def one_evaluation(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` cut to their first evaluation step (every curve, percentiles included)."""
+
+    def first(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: first(v) for k, v in value.items()}
+        return value[:1] if isinstance(value, list) else value
+
+    return {**metrics, "runs": [first(r) for r in metrics["runs"]]}
 
 
 def ics(distance: list[float], cosine: list[float]) -> dict[str, Any]:
@@ -77,5 +94,30 @@ def landscape_metrics() -> dict[str, Any]:
             ),
             run("bn", 0, [0.9, 0.95, 0.97], landscape=landscape((1.0, 1.1), [1, 1, 2], 5)),
             run("lp1", 0, [0.9, 0.95, 0.965], landscape=landscape((1.0, 3.0), [5, 5, 5], 10)),
+        ]
+    }
+
+
+def lp_norm_metrics() -> dict[str, Any]:
+    """landscape_metrics, with l2 and l-inf normalization measuring as l1 does."""
+    metrics = landscape_metrics()
+    (lp1,) = (r for r in metrics["runs"] if r["variant"] == "lp1")
+    extra = [{**lp1, "variant": v} for v in ("lp2", "lpinf")]
+    return {"runs": [*metrics["runs"], *extra]}
+
+
+def placement_metrics() -> dict[str, Any]:
+    """Final accuracy: baseline 0.90, BN before 0.97, BN after 0.95. Median move (max - min):
+    before 0.2, after 1.0; 15-85 spread move: before 0, after 2."""
+    return {
+        "runs": [
+            run("baseline", 0, [0.8, 0.85, 0.9], percentiles=percentiles([0.0, 0.5, 1.0])),
+            run("bn_before", 0, [0.9, 0.95, 0.97], percentiles=percentiles([0.0, 0.1, 0.2])),
+            run(
+                "bn_after",
+                0,
+                [0.9, 0.93, 0.95],
+                percentiles=percentiles([0.0, 1.0, 0.5], spread=[2.0, 3.0, 4.0]),
+            ),
         ]
     }

@@ -20,7 +20,7 @@ from bnlab.engine import (
     init_params,
     to_device,
 )
-from bnlab.experiments.analyses import measures as M
+from bnlab.experiments.santurkar import measures as M
 
 BATCH = 8
 TRAIN = TrainSpec(
@@ -45,6 +45,11 @@ def loss(spec, params, state, x, y):
     return cross_entropy(forward(spec, params, state, x, "train").logits, y)
 
 
+def key(k: int) -> jax.Array:
+    """A measure's key (the runner derives it from the run's seed and the evaluation step)."""
+    return jax.random.key(k)
+
+
 def probe(d):
     return d.x_train[:BATCH].astype(jnp.float32) / 255.0, d.y_train[:BATCH]
 
@@ -53,7 +58,14 @@ def probe(d):
 def test_ics_measure_is_definition_2_1_with_an_sgd_step(name):
     spec, d = SPECS[name], data()
     params, state = init_params(spec, jax.random.key(1))
-    out = np.asarray(M.ics_measure()(spec, params, state, d, TRAIN)).reshape(3, -1)
+    tree = M.ics_measure()(spec, params, state, d, TRAIN, key(0))
+    layers = [str(k + 1) for k in range(len(params))]
+    assert {name: sorted(v) for name, v in tree.items()} == {
+        name: layers for name in ("distance", "cosine", "grad_norm")
+    }
+    out = np.asarray(
+        [[tree[name][k] for k in layers] for name in ("distance", "cosine", "grad_norm")]
+    )
     x, y = probe(d)
     grad = jax.grad(lambda p: loss(spec, p, state, x, y))
     g = grad(params)
@@ -73,13 +85,10 @@ def test_landscape_measure_moves_by_multiples_of_the_lr(name):
     spec, d = SPECS[name], data()
     params, state = init_params(spec, jax.random.key(2))
     multipliers = [0.5, 1.0, 4.0]
-    out = dict(
-        zip(
-            M.LANDSCAPE_KEYS,
-            np.asarray(M.landscape_measure(multipliers)(spec, params, state, d, TRAIN)),
-            strict=True,
-        )
-    )
+    tree = M.landscape_measure(multipliers)(spec, params, state, d, TRAIN, key(0))
+    assert sorted(tree) == sorted(M.LANDSCAPE_KEYS)
+    out = {k: np.asarray(v) for k, v in tree.items()}
+    assert all(v.shape == () for v in out.values())
     x, y = probe(d)
     value_grad = jax.value_and_grad(lambda p: loss(spec, p, state, x, y))
     l0, g = value_grad(params)
@@ -106,15 +115,21 @@ def test_training_percentiles_include_the_noise_of_a_training_step():
     spec = dataclasses.replace(SPECS["bn"], noise=NoiseConfig())
     d = data()
     params, state = init_params(spec, jax.random.key(3))
-    out = np.asarray(M.training_percentiles_measure(2)(spec, params, state, d, TRAIN)).reshape(
-        3, -1
-    )
-    key = M._noise_key(params)
+    k = key(7)
+    tree = M.training_percentiles_measure(2)(spec, params, state, d, TRAIN, k)
+    assert list(tree) == ["15", "50", "85"]
+    out = np.stack([np.asarray(tree[q]) for q in ("15", "50", "85")])
+    assert out.shape == (3, 5)
     acts = [
         forward(
-            spec, params, state, d.x_train[k * BATCH : (k + 1) * BATCH] / 255.0, "train", key=key
+            spec, params, state, d.x_train[j * BATCH : (j + 1) * BATCH] / 255.0, "train", key=k
         ).taps[-1]["act_input"]
-        for k in range(2)
+        for j in range(2)
     ]
     expected = np.percentile(np.concatenate([np.asarray(a) for a in acts]), [15, 50, 85], axis=0)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    # the noise is drawn from the key: another key, other percentiles; the same key, the same
+    again = M.training_percentiles_measure(2)(spec, params, state, d, TRAIN, k)
+    np.testing.assert_array_equal(np.asarray(again["50"]), out[1])
+    other = M.training_percentiles_measure(2)(spec, params, state, d, TRAIN, key(8))
+    assert not np.allclose(np.asarray(other["50"]), out[1])

@@ -2,28 +2,57 @@
 
 from __future__ import annotations
 
-import pytest
-from analysis_fixtures import ics_metrics, landscape_metrics, noisy_metrics
+import dataclasses
 
-from bnlab.experiments.analyses import verdicts as V
-from bnlab.experiments.analyses.lr_table import sweep_rows
+import pytest
+from analysis_fixtures import (
+    ics_metrics,
+    landscape_metrics,
+    lp_norm_metrics,
+    noisy_metrics,
+    one_evaluation,
+    placement_metrics,
+)
+
+from bnlab.experiments import registry
+from bnlab.experiments.santurkar.lr_sweep import LrSweepSettings
+from bnlab.experiments.santurkar.noisy_bn import instability
+from bnlab.outputs.verdicts import CANNOT_JUDGE
+
+
+def verdicts(name: str, metrics: dict, **settings):
+    analysis = registry.analysis(name)
+    config = analysis.default_config()
+    if settings:
+        config = dataclasses.replace(
+            config, settings=dataclasses.replace(config.settings, **settings)
+        )
+    return analysis.verdicts(config, metrics)
 
 
 def test_noisy_bn_trains_well_and_is_unstable():
-    trains, stability = V.noisy_bn_verdicts(noisy_metrics())
+    trains, stability = verdicts("noisy-bn", noisy_metrics())
     assert trains.agrees == "yes"
     assert "noisy BN 0.9600" in trains.ours and "without BN 0.9000" in trains.ours
     assert stability.agrees == "yes"
     assert "noisy BN 1.000" in stability.ours and "without BN 0.500" in stability.ours
 
 
+def test_noisy_bn_instability_cannot_be_judged_from_one_evaluation():
+    trains, stability = verdicts("noisy-bn", one_evaluation(noisy_metrics()))
+    # final accuracy at the one step: noisy BN 0.9 above standard 0.8, as close to BN's 0.9
+    assert trains.agrees == "yes"
+    assert stability.agrees == CANNOT_JUDGE
+    assert "fewer than two evaluations" in stability.ours
+
+
 def test_instability_is_the_mean_percentile_move():
-    assert V.instability(noisy_metrics(), "bn") == pytest.approx(0.1)
-    assert V.instability(noisy_metrics(), "baseline_noisy") == pytest.approx(2.0)
+    assert instability(noisy_metrics(), "bn") == pytest.approx(0.1)
+    assert instability(noisy_metrics(), "baseline_noisy") == pytest.approx(2.0)
 
 
 def test_ics_per_layer():
-    distance, cosine = V.ics_verdicts(ics_metrics(), ["2", "3"])
+    distance, cosine = verdicts("ics", ics_metrics())
     assert distance.agrees == "partly"
     assert "layer 2: x2.00, layer 3: x0.50" in distance.ours
     assert cosine.agrees == "partly"
@@ -31,7 +60,7 @@ def test_ics_per_layer():
 
 
 def test_landscape_bn_smoother_on_all_three_and_the_gap():
-    smooth, gap = V.landscape_verdicts(landscape_metrics(), ["bn"])
+    smooth, gap = verdicts("landscape", landscape_metrics())
     assert smooth.agrees == "yes"
     assert "loss range 1 vs 0.1" in smooth.ours
     # ratio per step: 100/1, 10/1, 10/2: the largest is 100x at step 100
@@ -40,11 +69,15 @@ def test_landscape_bn_smoother_on_all_three_and_the_gap():
 
 
 def test_lp_norm_as_well_as_bn_and_partly_smoother():
-    as_well, smooth = V.lp_norm_verdicts(landscape_metrics(), ["lp1"])
-    # 0.965 is within 0.005 of BN's 0.97
+    as_well, *smooth = verdicts("lp-norm", lp_norm_metrics())
+    # 0.965 is within 0.005 of BN's 0.97 (l1, l2 and l-inf alike)
     assert as_well.agrees == "yes"
-    # wider loss range, smaller gradient change and beta: 2 of 3
-    assert smooth.agrees == "partly"
+    assert "with BN 0.9700; l1 normalization 0.9650" in as_well.ours
+    # wider loss range, smaller gradient change and beta: 2 of 3, for each of the three
+    assert [v.name for v in smooth] == [
+        f"Santurkar 3.1: {n} normalization smooths the landscape" for n in ("l1", "l2", "l∞")
+    ]
+    assert [v.agrees for v in smooth] == ["partly"] * 3
 
 
 def _sweep(acc: dict[str, list[float]], diverged: dict[str, int]) -> dict:
@@ -62,13 +95,6 @@ def _sweep(acc: dict[str, list[float]], diverged: dict[str, int]) -> dict:
     }
 
 
-VARIANTS = {
-    f"{net}-x{m}": {"network": "baseline" if net == "baseline" else "BN", "multiplier": m, "lr": m}
-    for net in ("baseline", "bn")
-    for m in (1, 5, 30)
-}
-
-
 def test_lr_sweep_verdicts():
     metrics = _sweep(
         {
@@ -81,10 +107,70 @@ def test_lr_sweep_verdicts():
         },
         {"baseline-x5": 150, "baseline-x30": 110},
     )
-    found = V.lr_sweep_verdicts(sweep_rows(metrics, VARIANTS, 0.9), 0.9)
+    found = verdicts("lr-sweep", metrics, target=0.9)
+    # the BN-x5 and BN-x30 verdicts now come together, before the baseline's
     assert [(v.name, v.agrees) for v in found] == [
         ("BN reaches the target sooner at the same learning rate", "yes"),
         ("BN with a 5x learning rate trains faster", "yes"),
-        ("the baseline cannot take a 5x learning rate", "yes"),
         ("BN with a 30x learning rate trains faster", "no"),
+        ("the baseline cannot take a 5x learning rate", "yes"),
     ]
+
+
+def test_lr_sweep_verdicts_cannot_be_judged_when_neither_reaches_the_target():
+    # nothing reaches the default target 0.93
+    metrics = _sweep(
+        {
+            "baseline-x1": [0.1, 0.3, 0.47],
+            "baseline-x5": [0.1, None, None],
+            "baseline-x30": [0.1, None, None],
+            "bn-x1": [0.8, 0.9, 0.92],
+            "bn-x5": [0.85, 0.9, 0.91],
+            "bn-x30": [0.7, 0.8, 0.85],
+        },
+        {"baseline-x5": 150, "baseline-x30": 110},
+    )
+    assert LrSweepSettings().target == 0.93
+    found = verdicts("lr-sweep", metrics)
+    assert [(v.name, v.agrees) for v in found] == [
+        ("BN reaches the target sooner at the same learning rate", CANNOT_JUDGE),
+        ("BN with a 5x learning rate trains faster", CANNOT_JUDGE),
+        ("BN with a 30x learning rate trains faster", CANNOT_JUDGE),
+        ("the baseline cannot take a 5x learning rate", "yes"),
+    ]
+    assert all(v.agrees != "no" for v in found)
+    assert found[0].ours.startswith("neither reached the target (steps to 0.9300:")
+
+
+def test_lr_sweep_baseline_target_without_a_baseline_gives_no_verdict():
+    metrics = _sweep(
+        {"baseline-x1": [None, None, None], "bn-x1": [0.9, 0.95, 0.97]}, {"baseline-x1": 50}
+    )
+    assert verdicts("lr-sweep", metrics, multipliers=(1.0,), target="baseline") == []
+
+
+def test_placement_bn_before_drifts_less_and_trains_better():
+    stable, trains = verdicts("placement", placement_metrics())
+    assert stable.agrees == "yes"
+    assert "median moves over 0.20 before vs 1.00 after" in stable.ours
+    assert "15-85 spread over 0.00 vs 2.00" in stable.ours
+    assert trains.agrees == "yes"
+    assert "with BN (before the activation) 0.9700" in trains.ours
+    assert "with BN (after the activation) 0.9500" in trains.ours
+
+
+def test_placement_bn_after_better_disagrees():
+    swapped = placement_metrics()
+    for r in swapped["runs"]:
+        r["variant"] = {"bn_before": "bn_after", "bn_after": "bn_before"}.get(
+            r["variant"], r["variant"]
+        )
+    stable, trains = verdicts("placement", swapped)
+    assert (stable.agrees, trains.agrees) == ("no", "no")
+
+
+def test_placement_stability_cannot_be_judged_from_one_evaluation():
+    stable, trains = verdicts("placement", one_evaluation(placement_metrics()))
+    assert stable.agrees == CANNOT_JUDGE
+    # at the one step both BN networks have 0.9: before >= after holds
+    assert trains.agrees == "yes"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import matplotlib.colors as mcolors
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 from typer.testing import CliRunner
 
-from bnlab.cli import app
-from bnlab.experiments.analyses.report import analysis_verdicts
+from bnlab.cli import app, main
+from bnlab.experiments import registry
+from bnlab.experiments.santurkar.figures import build_accuracy_figure
 from bnlab.outputs.rundir import load_run_dir
 
 TINY = ["--steps", "20", "--eval-every", "10", "--seeds", "2"]
@@ -22,6 +26,7 @@ COMMANDS = {
     "landscape": ["--step-count", "3"],
     "lp-norm": ["--step-count", "2"],
     "lr-sweep": ["--multipliers", "1,30"],
+    "placement": [],
 }
 NETWORKS = {
     "noisy-bn": ["baseline", "bn", "noisy_bn", "baseline_noisy"],
@@ -29,6 +34,7 @@ NETWORKS = {
     "landscape": ["baseline", "bn"],
     "lp-norm": ["baseline", "bn", "lp1", "lp2", "lpinf"],
     "lr-sweep": ["baseline-x1", "bn-x1", "baseline-x30", "bn-x30"],
+    "placement": ["baseline", "bn_before", "bn_after"],
 }
 FIGURES = {
     "noisy-bn": ["accuracy_percentiles"],
@@ -36,6 +42,7 @@ FIGURES = {
     "landscape": ["accuracy", "landscape"],
     "lp-norm": ["accuracy", "landscape"],
     "lr-sweep": ["accuracy"],
+    "placement": ["accuracy_percentiles"],
 }
 
 
@@ -52,6 +59,14 @@ def runs(tmp_path_factory):
     return out
 
 
+def loaded(run_dir: Path):
+    """The run directory, its analysis and its config object (as `bnlab report` reads them)."""
+    run = load_run_dir(run_dir)
+    analysis = registry.analysis(run.config["experiment"])
+    data = {k: v for k, v in run.config.items() if k != "experiment"}
+    return run, analysis, analysis.config_from_dict(data, run_dir)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_run_directory_is_complete(runs, name):
@@ -60,6 +75,10 @@ def test_run_directory_is_complete(runs, name):
     assert sorted({r["variant"] for r in run.metrics["runs"]}) == sorted(NETWORKS[name])
     assert sorted({r["seed"] for r in run.metrics["runs"]}) == [0, 1]
     assert all(r["steps"] == [10, 20] for r in run.metrics["runs"])
+    assert run.metrics["analysis"] == name
+    assert list(run.config)[:2] == ["experiment", "analysis"]
+    assert (run.config["experiment"], run.config["analysis"]) == (name, name)
+    assert sorted(run.config["networks"]) == sorted(NETWORKS[name])
     for stem in FIGURES[name]:
         for ext in ("png", "svg"):
             assert (d / f"{stem}.{ext}").stat().st_size > 0
@@ -72,9 +91,9 @@ def test_run_directory_is_complete(runs, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_report_states_each_claim_with_a_verdict(runs, name):
-    run = load_run_dir(runs[name])
+    run, analysis, config = loaded(runs[name])
     report = (runs[name] / "report.md").read_text()
-    found = analysis_verdicts(run.config, run.metrics)
+    found = analysis.verdicts(config, run.metrics)
     assert found
     for v in found:
         assert f"| {v.name} | {v.theirs} | {v.ours} |" in report
@@ -94,7 +113,8 @@ def test_ics_curves_are_in_tensorboard(runs):
     run = next(r for r in load_run_dir(runs["ics"]).metrics["runs"] if r["variant"] == "bn")
     acc = EventAccumulator(str(runs["ics"] / "tensorboard" / "bn-seed0"), {SCALARS: 0})
     acc.Reload()
-    events = acc.Scalars("ics/distance/layer3")
+    # the tags are the measure's pytree path: ics/<quantity>/<layer>
+    events = acc.Scalars("ics/distance/3")
     assert [(e.step, e.value) for e in events] == [
         (10, pytest.approx(run["ics"]["distance"]["3"][0])),
         (20, pytest.approx(run["ics"]["distance"]["3"][1])),
@@ -124,12 +144,25 @@ def test_noisy_bn_percentiles_are_of_the_training_distribution(runs):
 def test_lr_sweep_table_lists_every_network_and_multiplier(runs):
     report = (runs["lr-sweep"] / "report.md").read_text()
     for row in (
-        "| baseline | x1 | 0.5 |",
-        "| baseline | x30 | 15 |",
-        "| BN | x1 | 0.5 |",
-        "| BN | x30 | 15 |",
+        "| without BN | x1 | 0.5 |",
+        "| without BN | x30 | 15 |",
+        "| with BN | x1 | 0.5 |",
+        "| with BN | x30 | 15 |",
     ):
         assert row in report
+
+
+@pytest.mark.slow
+def test_placement_report_names_each_placement(runs):
+    report = (runs["placement"] / "report.md").read_text()
+    assert report.startswith("# bnlab analyze placement: BN before or after the activation")
+    for variant, label in (
+        ("baseline", "without BN"),
+        ("bn_before", "with BN (before the activation)"),
+        ("bn_after", "with BN (after the activation)"),
+    ):
+        assert f"| {variant} | {label} |" in report
+    assert "![accuracy_percentiles](accuracy_percentiles.png)" in report
 
 
 @pytest.mark.slow
@@ -141,56 +174,113 @@ def test_report_merges_run_directories(runs, tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.startswith("# bnlab report: 2 run directories")
-    assert "## 1. `" in text and "(analyze ics)" in text and "(analyze lr-sweep)" in text
+    assert "## 1. `" in text and "` (ics)" in text and "` (lr-sweep)" in text
     assert "### bnlab analyze ics:" in text
     # figures linked relative to the merged report
     rel = os.path.relpath(runs["ics"].resolve(), tmp_path.resolve())
-    assert f"![ICS per layer]({rel}/ics.png)" in text
+    assert f"![ics]({rel}/ics.png)" in text
     overview = [line for line in text.splitlines() if line.startswith("| 2 | `")]
     assert len(overview) == 4
 
 
-def bnlab(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "bnlab", *args], capture_output=True, text=True, check=False
+SIZE_30 = ["--steps", "30", "--eval-every", "10", "--seeds", "1"]
+
+
+@pytest.mark.slow
+def test_lr_sweep_figure_shows_every_network_at_the_default_multipliers(tmp_path):
+    # regression: with the default multipliers 1, 5, 30 the six networks each need a legend entry
+    # and a colour of their own
+    out = tmp_path / "lr"
+    result = CliRunner().invoke(
+        app,
+        ["analyze", "lr-sweep", "--out", str(out), *SIZE_30],
     )
+    assert result.exit_code == 0, result.output
+    run, analysis, config = loaded(out)
+    labels = analysis.labels(config)
+    expected = [f"{net}, lr x{m}" for net in ("without BN", "with BN") for m in (1, 5, 30)]
+    assert list(labels.values()) == expected
+    # matplotlib writes SVG text as paths, each after a comment holding the text
+    comments = re.findall(r"<!-- (.*?) -->", (out / "accuracy.svg").read_text())
+    for label in expected:
+        assert f"{label} (1 seed)" in comments
+    ax = build_accuracy_figure(run.metrics, labels).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"{label} (1 seed)" for label in expected]
+    colours = [mcolors.to_hex(line.get_color()) for line in ax.get_lines()]
+    assert len(colours) == 6 and len(set(colours)) == 6
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["analyze", "ics", "--steps", "0"], "--steps: expected at least 1, got 0"),
-        (
-            ["analyze", "lr-sweep", "--multipliers", "1,x"],
-            "--multipliers: expected comma-separated",
-        ),
-        (
-            ["analyze", "lr-sweep", "--multipliers", "1,-5"],
-            "--multipliers: expected finite numbers > 0",
-        ),
-        (
-            ["analyze", "lr-sweep", "--target", "1.5"],
-            "--target: expected a test accuracy in (0, 1]",
-        ),
-        (["analyze", "landscape", "--step-range", "4,0.5"], "0 < low <= high"),
-        (
-            ["analyze", "noisy-bn", "--noise-scale", "2,1"],
-            "noise.scale_low must be <= noise.scale_high",
-        ),
-        (["report", "no-such-dir"], "no-such-dir: not a directory"),
-    ],
-)
-def test_user_errors_are_one_line_and_exit_2(tmp_path, args, message):
-    result = bnlab(*args, *(["--out", str(tmp_path / "out")] if args[0] == "analyze" else []))
+def bnlab(*args):
+    """The installed console script, in a process of its own."""
+    script = Path(sys.executable).with_name("bnlab")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
+
+
+def bnlab_here(capsys, monkeypatch, *args):
+    """`bnlab ARGS` in this process: its exit status and stderr."""
+    monkeypatch.setattr(sys, "argv", ["bnlab", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code, capsys.readouterr().err
+
+
+USER_ERRORS = [
+    (["analyze", "ics", "--steps", "0"], "--steps: expected at least 1, got 0"),
+    (
+        ["analyze", "lr-sweep", "--multipliers", "1,x"],
+        "--multipliers: expected comma-separated",
+    ),
+    (
+        ["analyze", "lr-sweep", "--multipliers", "1,-5"],
+        "--multipliers: expected distinct finite numbers > 0",
+    ),
+    (
+        ["analyze", "lr-sweep", "--multipliers", "0,5"],
+        "--multipliers: expected distinct finite numbers > 0",
+    ),
+    (
+        ["analyze", "lr-sweep", "--multipliers", "1,5,1"],
+        "--multipliers: expected distinct finite numbers > 0",
+    ),
+    (
+        ["analyze", "lr-sweep", "--target", "1.5"],
+        "--target: expected a test accuracy in (0, 1]",
+    ),
+    (["analyze", "landscape", "--step-range", "4,0.5"], "--step-range: expected LOW,HIGH with"),
+    (["analyze", "landscape", "--step-range", "4,1"], "0 < LOW <= HIGH, got [4.0, 1.0]"),
+    (["analyze", "lp-norm", "--step-count", "0"], "--step-count: expected at least 1, got 0"),
+    (["analyze", "noisy-bn", "--noise-scale", "2,1"], "--noise-scale: expected LOW <= HIGH"),
+    (["analyze", "noisy-bn", "--noise-mean", "1,-1"], "--noise-mean: expected LOW <= HIGH"),
+    (["report", "no-such-dir"], "no-such-dir: not a directory"),
+]
+
+
+def _with_out(args, tmp_path):
+    return [*args, *(["--out", str(tmp_path / "out")] if args[0] == "analyze" else [])]
+
+
+@pytest.mark.parametrize(("args", "message"), USER_ERRORS)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    code, stderr = bnlab_here(capsys, monkeypatch, *_with_out(args, tmp_path))
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("bnlab: error: ")
+    assert message in stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [USER_ERRORS[4], USER_ERRORS[5]])
+def test_user_errors_of_the_console_script(tmp_path, args, message):
+    result = bnlab(*_with_out(args, tmp_path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("bnlab: error: ")
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_non_empty_out_is_refused(tmp_path):
+def test_non_empty_out_is_refused(tmp_path, capsys, monkeypatch):
     (tmp_path / "notes.txt").write_text("mine")
-    result = bnlab("analyze", "ics", "--out", str(tmp_path), *TINY)
-    assert result.returncode == 2
-    assert "directory is not empty; pass --overwrite to replace it" in result.stderr
+    code, stderr = bnlab_here(capsys, monkeypatch, "analyze", "ics", "--out", str(tmp_path), *TINY)
+    assert code == 2
+    assert "pass --resume to continue that run or --overwrite to replace it" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

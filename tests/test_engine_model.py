@@ -13,6 +13,7 @@ import pytest
 
 from bnlab.engine import ModelSpec, count_params, forward, init_params, summary_rows
 from bnlab.experiments import PAPER, SEED
+from bnlab.experiments.network import VARIANTS
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ from bnlab.experiments import PAPER, SEED
     ],
 )
 def test_parameter_counts(config, variant, expected):
-    spec = config.model_spec(variant)
+    spec = VARIANTS[variant].model_spec(config)
     params, _ = init_params(spec, jax.random.key(0))
     assert count_params(spec) == expected
     assert sum(leaf.size for leaf in jax.tree.leaves(params)) == expected
@@ -37,7 +38,7 @@ def test_summary_rows_match_keras(variant):
     statistics are Keras's non-trainable weights, the notebook's layer has none)."""
     import keras
 
-    spec = SEED.model_spec(variant)
+    spec = VARIANTS[variant].model_spec(SEED)
     layers = [keras.Input((784,))]
     for n in spec.hidden:
         layers.append(keras.layers.Dense(n))
@@ -58,7 +59,7 @@ def test_summary_rows_match_keras(variant):
 
 def test_glorot_uniform_init_is_keras_default():
     """Weights inside +-sqrt(6 / (fan_in + fan_out)) with the uniform's variance, biases 0."""
-    spec = SEED.model_spec("bn")
+    spec = SEED.model_spec("before")
     params, state = init_params(spec, jax.random.key(3))
     for p, (fan_in, fan_out) in zip(
         params, [(784, 100), (100, 100), (100, 100), (100, 10)], strict=True
@@ -75,7 +76,7 @@ def test_glorot_uniform_init_is_keras_default():
 
 
 def test_gaussian_init_std_and_no_bias_before_bn():
-    spec = PAPER.model_spec("bn")
+    spec = PAPER.model_spec("before")
     params, _ = init_params(spec, jax.random.key(1))
     w = np.asarray(params[0]["w"])
     assert abs(w.std() - 0.01) < 0.01 * 0.01  # 78,400 samples: std error 0.25%
@@ -105,7 +106,7 @@ def _numpy_forward(spec: ModelSpec, params, x: np.ndarray, train: bool, state) -
 @pytest.mark.parametrize("variant", ["baseline", "bn"])
 @pytest.mark.parametrize("mode", ["train", "running"])
 def test_forward_matches_numpy(config, variant, mode):
-    spec = config.model_spec(variant)
+    spec = VARIANTS[variant].model_spec(config)
     params, state = init_params(spec, jax.random.key(7))
     # non-trivial gamma, beta, biases and running statistics
     rng = np.random.default_rng(0)
@@ -123,7 +124,7 @@ def test_forward_matches_numpy(config, variant, mode):
 
 
 def test_taps_are_the_bn_and_sigmoid_inputs():
-    spec = SEED.model_spec("bn")
+    spec = SEED.model_spec("before")
     params, state = init_params(spec, jax.random.key(0))
     x = jnp.asarray(np.random.default_rng(1).random((8, 784)), jnp.float32)
     out = forward(spec, params, state, x, "train")

@@ -1,5 +1,6 @@
 """The training engine: a step against PyTorch, RMSprop against Keras, the schedule, determinism,
-vmapped seeds against separate runs, divergence, and the evaluations against numpy oracles."""
+vmapped seeds against separate runs, divergence, the evaluations against numpy oracles, and the
+measures' pytrees and keys."""
 
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def test_rmsprop_matches_keras():
 
 
 def _curves(results):
-    return [(r.variant, r.seed, r.curves, r.percentiles, r.finals, r.diverged_at) for r in results]
+    return [(r.network, r.seed, r.curves, r.percentiles, r.finals, r.diverged_at) for r in results]
 
 
 def test_same_seed_gives_identical_metrics(mnist_small):
@@ -279,3 +280,49 @@ def test_typical_unit_has_the_median_median(mnist_small):
     medians = np.median(pre, axis=0)
     assert unit == int(np.argsort(medians)[5])  # 12 units: the lower of the two middle ones
     assert init_bn_state(SMALL) == ()
+
+
+def _sums(spec, params, bn_state, data, train, key):
+    """A measure returning a nested pytree: b.c is exactly twice a (doubling is exact)."""
+    a = jnp.sum(params[0]["w"])
+    return {"a": a, "b": {"c": 2.0 * jnp.sum(params[0]["w"])}}
+
+
+def _draw(spec, params, bn_state, data, train, key):
+    return jax.random.uniform(key)
+
+
+def test_measure_pytree_is_recorded_per_step_under_its_keys(mnist_small):
+    train = TrainSpec(steps=30, eval_every=10, batch_size=60)
+    measures = {"sums": _sums, "draw": _draw}
+    groups = [
+        RunGroup("baseline", SMALL, (0, 1), measures),
+        RunGroup("bn", SMALL_BN, (0,), measures),
+    ]
+    results, _ = train_groups(groups, train, mnist_small)
+    assert [(r.network, r.seed) for r in results] == [("baseline", 0), ("baseline", 1), ("bn", 0)]
+    for r in results:
+        assert r.steps == [10, 20, 30]
+        assert set(r.measures) == {"sums", "draw"}
+        sums = r.measures["sums"]
+        assert set(sums) == {"a", "b"} and set(sums["b"]) == {"c"}
+        a, c = sums["a"], sums["b"]["c"]
+        assert len(a) == len(c) == len(r.measures["draw"]) == 3
+        assert all(isinstance(v, float) for v in (*a, *c, *r.measures["draw"]))
+        assert c == [2.0 * v for v in a]
+        assert len(set(a)) == 3  # measured on the parameters of each evaluation step
+
+
+def test_measure_keys_follow_the_seed_and_the_evaluation_step(mnist_small):
+    """A measure's key comes from its run's seed and the evaluation step: the same draws for the
+    same seed in another call (whatever the run's place in its group), others at other steps and
+    for other seeds."""
+    train = TrainSpec(steps=30, eval_every=10, batch_size=60)
+    measures = {"draw": _draw}
+    first, _ = train_groups([RunGroup("baseline", SMALL, (0, 1), measures)], train, mnist_small)
+    second, _ = train_groups([RunGroup("baseline", SMALL, (1, 0), measures)], train, mnist_small)
+    draws = {r.seed: r.measures["draw"] for r in first}
+    assert {r.seed: r.measures["draw"] for r in second} == draws
+    for seed in (0, 1):
+        assert len(set(draws[seed])) == 3  # a fresh draw at every step
+    assert all(a != b for a, b in zip(draws[0], draws[1], strict=True))

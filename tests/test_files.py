@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bnlab.outputs.files import atomic_write_json, atomic_write_text
+from bnlab.files import atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temp_file(tmp_path):

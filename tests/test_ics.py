@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from bnlab.experiments.analyses import ics_for_optax_step, internal_covariate_shift
+from bnlab.measures import ics_for_optax_step, internal_covariate_shift
 
 
 def linear_loss(params, batch):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.analyses import loss_landscape, step_multipliers
+from bnlab.measures import loss_landscape, step_multipliers
 
 A = np.diag([1.0, 4.0])
 ETAS = [0.1, 0.2, 0.4]

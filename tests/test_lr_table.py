@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bnlab.experiments.analyses.lr_table import (
+from bnlab.experiments.network import Network
+from bnlab.experiments.santurkar.lr_table import (
     best_accuracy,
     default_target,
+    describe_steps,
     markdown_table,
     steps_to_target,
     sweep_rows,
@@ -37,12 +39,13 @@ METRICS = {
         run("bn-x5", 1, [0.8, None, None, None], diverged_at=180),
     ]
 }
-VARIANTS = {
-    "baseline-x1": {"network": "baseline", "multiplier": 1, "lr": 0.5},
-    "baseline-x5": {"network": "baseline", "multiplier": 5, "lr": 2.5},
-    "bn-x1": {"network": "BN", "multiplier": 1, "lr": 0.5},
-    "bn-x5": {"network": "BN", "multiplier": 5, "lr": 2.5},
-}
+NETWORKS = [
+    Network("none", lr_multiplier=1.0),
+    Network("none", lr_multiplier=5.0),
+    Network("bn", lr_multiplier=1.0),
+    Network("bn", lr_multiplier=5.0),
+]
+BASE_LR = 0.5
 
 
 @pytest.mark.parametrize(
@@ -70,8 +73,15 @@ def test_default_target_is_what_every_reference_seed_reaches():
 
 
 def test_rows_per_variant_and_seed():
-    rows = sweep_rows(METRICS, VARIANTS, 0.91)
-    assert [r.variant for r in rows] == list(VARIANTS)
+    rows = sweep_rows(METRICS, NETWORKS, BASE_LR, 0.91)
+    assert [r.network.variant for r in rows] == ["baseline-x1", "baseline-x5", "bn-x1", "bn-x5"]
+    assert [r.network for r in rows] == NETWORKS
+    assert [(r.name, r.multiplier, r.lr) for r in rows] == [
+        ("without BN", 1.0, 0.5),
+        ("without BN", 5.0, 2.5),
+        ("with BN", 1.0, 0.5),
+        ("with BN", 5.0, 2.5),
+    ]
     assert [s.steps_to_target for s in rows[0].seeds] == [400, 300]
     assert [s.steps_to_target for s in rows[2].seeds] == [100, 200]
     assert [s.best_accuracy for s in rows[3].seeds] == [0.98, 0.8]
@@ -79,16 +89,27 @@ def test_rows_per_variant_and_seed():
 
 
 def test_table_shows_divergence_as_such():
-    table = markdown_table(sweep_rows(METRICS, VARIANTS, 0.91), 0.91)
+    table = markdown_table(sweep_rows(METRICS, NETWORKS, BASE_LR, 0.91), 0.91)
     lines = table.splitlines()
     assert lines[0].startswith("| network | lr multiplier | lr | steps to 0.9100 test accuracy")
-    assert lines[2] == "| baseline | x1 | 0.5 | 350 ± 71 | 0.9150 ± 0.0071 | no |"
+    # the networks are named by their labels without the multiplier (the column beside it)
+    assert lines[2] == "| without BN | x1 | 0.5 | 350 ± 71 | 0.9150 ± 0.0071 | no |"
     assert lines[3] == (
-        "| baseline | x5 | 2.5 | diverged | diverged "
+        "| without BN | x5 | 2.5 | diverged | diverged "
         "| diverged: seed 0 at step 150, seed 1 at step 120 |"
     )
-    assert lines[4] == "| BN | x1 | 0.5 | 150 ± 71 | 0.9650 ± 0.0071 | no |"
+    assert lines[4] == "| with BN | x1 | 0.5 | 150 ± 71 | 0.9650 ± 0.0071 | no |"
     assert lines[5] == (
-        "| BN | x5 | 2.5 | 100 (1 of 2 seeds) | 0.9800 (1 of 2 seeds) "
+        "| with BN | x5 | 2.5 | 100 (1 of 2 seeds) | 0.9800 (1 of 2 seeds) "
         "| diverged: seed 1 at step 180 |"
     )
+
+
+def test_steps_say_not_reached_when_no_seed_reaches_the_target():
+    rows = sweep_rows(METRICS, NETWORKS, BASE_LR, 0.99)
+    assert [describe_steps(r) for r in rows] == [
+        "not reached",
+        "diverged",
+        "not reached",
+        "not reached",
+    ]

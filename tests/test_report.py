@@ -1,9 +1,12 @@
 import re
 
 import pytest
-from outputs_fixtures import diverged_metrics, metrics
+from outputs_fixtures import checkpoint_metrics, diverged_metrics, metrics
 
-from bnlab.outputs.report import render_report, setup_rows, write_report
+from bnlab.experiments import FIGURE1, PAPER, SEED, model_summaries
+from bnlab.experiments.fields import setup_rows
+from bnlab.experiments.figure1.report import render_report
+from bnlab.outputs.verdicts import CANNOT_JUDGE
 
 BASELINE_SUMMARY = [
     ("dense (Dense)", "(None, 100)", 78_500),
@@ -12,10 +15,17 @@ BASELINE_SUMMARY = [
     ("dense_3 (Dense)", "(None, 10)", 1_010),
 ]
 CONFIG = {"preset": "paper", "optimizer": {"name": "sgd", "lr": 0.5}, "batch_size": 60}
+# the networks of Figure 1: variant -> label, in display order; (without BN, with BN)
+LABELS = {"baseline": "without BN", "bn": "with BN"}
+ROLES = ("baseline", "bn")
+
+
+def _render(config, m, summaries, timing):
+    return render_report(config, m, LABELS, ROLES, summaries, timing)
 
 
 def _report(m, config=CONFIG):
-    return render_report(config, m, {"baseline": BASELINE_SUMMARY}, {"wall_s": 12.5})
+    return _render(config, m, {"baseline": BASELINE_SUMMARY}, {"wall_s": 12.5})
 
 
 def _section(text, title):
@@ -103,7 +113,8 @@ def test_figure_1bc_verdict_from_percentile_drift():
 def test_short_run_is_not_compared_with_the_50k_reproductions():
     claims = _section(_report(metrics()), "Beside the paper and other measurements")
     row = next(line for line in claims.splitlines() if line.startswith("| Public reproductions"))
-    assert "our run ends at 20,000 steps | cannot be compared |" in row
+    # "cannot be compared" is now "cannot be judged" (bnlab.outputs.verdicts.CANNOT_JUDGE)
+    assert "our run ends at 20,000 steps | cannot be judged |" in row
 
 
 def test_paper_preset_is_compared_with_the_first_paper_like_measurement():
@@ -116,12 +127,16 @@ def test_paper_preset_is_compared_with_the_first_paper_like_measurement():
 def test_what_we_measured_states_each_verdict():
     text = _section(_report(metrics()), "What we measured")
     assert text.startswith("We trained 2 seeds of each network for 20,000 steps (preset `paper`).")
-    assert len(re.findall(r"this (agrees|does not agree|agrees only in part|cannot be)", text)) == 4
+    # a verdict that cannot be judged reads "name: cannot be judged (why)."
+    judged = r"this (agrees|does not agree|agrees only in part)\."
+    assert len(re.findall(judged, text)) == 3
+    assert "Public reproductions at 50k steps: cannot be judged (our run ends at 20,000" in text
 
 
 def test_model_summary_is_keras_like_with_total():
     text = _section(_report(metrics()), "Models")
-    assert 'Model: "baseline"' in text
+    # the model is named by its network's label (was its variant name, "baseline")
+    assert 'Model: "without BN"' in text
     assert "| dense (Dense) | (None, 100) | 78,500 |" in text
     assert text.rstrip().endswith("Total params: 99,710")
 
@@ -152,6 +167,10 @@ ENGINE_CONFIG = {
     "hist_examples": 20,
     "data_dir": None,
 }
+
+
+def test_engine_config_is_the_paper_preset_with_three_seeds():
+    assert PAPER.replace(seeds=3).to_dict() == ENGINE_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -215,19 +234,25 @@ def test_timing_uses_total_peak_memory_and_devices():
         "peak_rss_mb": 900.4,
         "devices": 2,
     }
-    text = render_report(CONFIG, metrics(), {}, timing)
+    text = _render(CONFIG, metrics(), {}, timing)
     section = _section(text, "Time and machine")
     assert "| compile | 2.0 |\n| train | 20.2 |\n| total | 25.0 |" in section
     assert "Wall time: 25.0 s.\nPeak memory (RSS): 900 MB." in section
     assert "(2 CPU devices)." in section
 
 
-def test_write_report_writes_report_md_only(tmp_path):
+def test_figure1_report_renders_the_run_config_as_the_renderer_does():
+    # write_report is gone: run_experiment writes report.md from FIGURE1.report (checked against
+    # a real run in test_reproduce); FIGURE1.report renders a config object through render_report
+    config = PAPER.replace(steps=20_000, seeds=2)
     timing = {"wall_s": 12.5}
-    path = write_report(tmp_path, CONFIG, metrics(), {"baseline": BASELINE_SUMMARY}, timing)
-    assert path == tmp_path / "report.md"
-    assert path.read_text() == _report(metrics())
-    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+    text = FIGURE1.report(config, metrics(), timing)
+    assert text == render_report(
+        config.to_dict(), metrics(), LABELS, ROLES, model_summaries(config), timing
+    )
+    models = _section(text, "Models")
+    assert 'Model: "without BN"' in models and 'Model: "with BN"' in models
+    assert "Total params: 99,710" in models and "Total params: 100,010" in models
 
 
 def test_figure_section_names_the_probed_unit_of_each_run():
@@ -270,3 +295,32 @@ def test_reproduction_comparison_says_when_the_setup_differs(config, note):
         "BN 0.9800, no BN 0.9300 at 50,000 steps (gap +0.0500; BN rounds to 0.98: yes, "
         f"no BN within 0.975-0.977: no, BN ahead: yes{note}) | agrees only in part |"
     ) in row
+
+
+def _verdict(config, m, prefix):
+    return next(v for v in FIGURE1.verdicts(config, m) if v.name.startswith(prefix))
+
+
+def test_accuracy_verdict_names_exactly_the_checkpoints_it_counts():
+    steps = [10_000, 20_000, 30_000, 40_000, 50_000]
+    # BN ahead at 10k, 20k, 40k, 50k; behind at 30k
+    m = checkpoint_metrics(steps, [0.90, 0.91, 0.95, 0.92, 0.93], [0.95, 0.96, 0.94, 0.97, 0.98])
+    verdict = _verdict(PAPER, m, "Fig. 1(a)")
+    assert verdict.ours.startswith(
+        "BN's mean is higher at 4 of 5 checkpoints "
+        "(at 10,000, 20,000, 40,000, 50,000 steps; not at 30,000); gap at 50,000 steps +0.0500"
+    )
+    assert verdict.agrees == "partly"
+    claims = _section(_report(m), "Beside the paper and other measurements")
+    row = next(line for line in claims.splitlines() if line.startswith("| Fig. 1(a)"))
+    assert "not at 30,000" in row and row.endswith("| agrees only in part |")
+
+
+def test_drift_with_one_evaluation_cannot_be_judged():
+    m = checkpoint_metrics([10], [0.5], [0.6])
+    verdict = _verdict(SEED.replace(steps=10, eval_every=10), m, "Fig. 1(b, c)")
+    assert verdict.agrees == CANNOT_JUDGE == "cannot be judged"
+    assert not verdict.judged
+    claims = _section(_report(m), "Beside the paper and other measurements")
+    row = next(line for line in claims.splitlines() if line.startswith("| Fig. 1(b, c)"))
+    assert row.endswith("| cannot be judged |")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bnlab.experiments import SEED, ExperimentConfig
+from bnlab.experiments import FIGURE1, SEED, ExperimentConfig
+from bnlab.experiments.run import outputs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -42,8 +43,11 @@ def test_reproduce_end_to_end_tiny(tmp_path):
     out = tmp_path / "run"
     proc = bnlab("reproduce", "--preset", "paper", *TINY, "--seeds", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    config = json.loads((out / "config.json").read_text())
-    assert ExperimentConfig.from_dict(config).steps == 300
+    saved = json.loads((out / "config.json").read_text())
+    # config.json starts with the experiment's name, then the flat config
+    assert next(iter(saved)) == "experiment" and saved.pop("experiment") == "figure1"
+    config = ExperimentConfig.from_dict(saved)
+    assert config.steps == 300
     metrics = json.loads((out / "metrics.json").read_text())
     assert [(r["variant"], r["seed"]) for r in metrics["runs"]] == [
         ("baseline", 0),
@@ -63,6 +67,11 @@ def test_reproduce_end_to_end_tiny(tmp_path):
     assert "population_test_accuracy" not in metrics["runs"][0]
     assert (out / "checkpoint" / "state.npz").exists()
     assert f"tensorboard --logdir {out / 'tensorboard'}" in proc.stdout.replace("\n", "")
+    # report.md is the experiment's report of the files the run left (as `bnlab report` renders
+    # it), and the run wrote nothing but its own outputs
+    timing = json.loads((out / "timing.json").read_text())
+    assert (out / "report.md").read_text() == FIGURE1.report(config, metrics, timing)
+    assert {p.name for p in out.iterdir()} == set(outputs(FIGURE1))
 
 
 @pytest.mark.slow
@@ -135,7 +144,8 @@ def test_non_empty_out_is_refused(tmp_path):
 
 
 def test_resume_with_different_options_is_refused(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps(SEED.replace(steps=300).to_dict()))
+    saved = {"experiment": "figure1", **SEED.replace(steps=300).to_dict()}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
     proc = bnlab("reproduce", "--out", str(tmp_path), "--resume", "--lr", "0.01")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "the options differ from" in proc.stderr and "lr 0.001 -> 0.01" in proc.stderr

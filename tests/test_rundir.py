@@ -4,12 +4,14 @@ import pytest
 from outputs_fixtures import diverged_metrics
 
 from bnlab.data import DataError
-from bnlab.outputs.files import atomic_write_json
+from bnlab.files import atomic_write_json
 from bnlab.outputs.rundir import load_run_dir
+
+CONFIG = {"experiment": "figure1", "preset": "seed"}
 
 
 def _write(tmp_path, metrics=None, config=None):
-    atomic_write_json(tmp_path / "config.json", {"preset": "seed"} if config is None else config)
+    atomic_write_json(tmp_path / "config.json", CONFIG if config is None else config)
     if metrics is not None:
         (tmp_path / "metrics.json").write_text(
             metrics if isinstance(metrics, str) else json.dumps(metrics)
@@ -20,7 +22,7 @@ def _write(tmp_path, metrics=None, config=None):
 def test_loads_config_and_metrics(tmp_path):
     run = load_run_dir(_write(tmp_path, diverged_metrics()))
     assert run.path == tmp_path
-    assert run.config == {"preset": "seed"}
+    assert run.config == CONFIG
     assert run.metrics == diverged_metrics()
     assert run.timing == {}
 

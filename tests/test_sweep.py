@@ -1,4 +1,5 @@
-"""`bnlab sweep`: the config file's checks, the plan of programs, per-run learning rates, and one
+"""`bnlab sweep`: the config file's checks, the plan of programs, per-run learning rates, the run
+directory (config.json holds the whole sweep; --overwrite replaces an earlier sweep), and one
 device against two (own processes) giving the same results."""
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import numpy as np
 import optax
 import pytest
 
+from bnlab.engine.devices import run_mesh
 from bnlab.engine.optim import OptimizerSpec, make_optimizer, set_hyperparams
 from bnlab.errors import ConfigError
+from bnlab.experiments import SWEEP, run_experiment
+from bnlab.experiments.run import outputs, saved_config
 from bnlab.experiments.sweep import load_sweep, parse_sweep, plan, program_groups
 
 ISSUE_EXAMPLE = """\
@@ -82,7 +86,7 @@ def test_learning_rates_share_one_program_per_variant():
     (program,) = plan(sweep)
     assert program.per_run == ("lr",)
     groups = program_groups(program, sweep.seeds)
-    assert [g.variant for g in groups] == ["baseline", "bn"]
+    assert [g.network.variant for g in groups] == ["baseline", "bn"]
     assert groups[1].seeds == (0, 1, 0, 1)
     assert groups[1].hyper == {"lr": (0.001, 0.001, 0.003, 0.003)}
 
@@ -115,6 +119,45 @@ def test_per_run_learning_rate_updates_bitwise_equal_to_plain_optimizer(name):
         u2, s2 = injected.update(g, s2, w2)
         w1, w2 = optax.apply_updates(w1, u1), optax.apply_updates(w2, u2)
     np.testing.assert_array_equal(np.asarray(w1), np.asarray(w2))
+
+
+TINY_SWEEP = """\
+preset = "seed"
+steps = 10
+eval_every = 10
+hist_examples = 2
+variants = ["baseline"]
+seeds = [0]
+[grid]
+lr = [0.001]
+"""
+
+
+def test_overwrite_replaces_the_directory_an_earlier_sweep_wrote(tmp_path):
+    """Regression: `bnlab sweep CONFIG --out D --overwrite` on a D that an earlier sweep wrote.
+    config.json holds the whole sweep (there is no sweep.json) and reads back as the sweep."""
+    from typer.testing import CliRunner
+
+    from bnlab.cli import app
+
+    config = _write(tmp_path, TINY_SWEEP)
+    sweep = load_sweep(config)
+    out = tmp_path / "out"
+    first = run_experiment(SWEEP, sweep, out, mesh=run_mesh(jax.devices()[:1]))
+    written = sorted(p.name for p in out.iterdir())
+    assert set(written) <= set(outputs(SWEEP)) and "sweep.json" not in written
+    saved = json.loads((out / "config.json").read_text())
+    assert saved == {"experiment": "sweep", **sweep.to_dict()}
+    assert saved_config(SWEEP, out) == sweep
+    with pytest.raises(ConfigError, match="pass --overwrite to replace it"):
+        run_experiment(SWEEP, sweep, out, mesh=run_mesh(jax.devices()[:1]))
+    done = CliRunner().invoke(
+        app, ["sweep", str(config), "--out", str(out), "--overwrite", "--devices", "1"]
+    )
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in out.iterdir()) == written
+    assert json.loads((out / "metrics.json").read_text()) == first.metrics
+    assert json.loads((out / "config.json").read_text()) == saved
 
 
 SMALL_SWEEP = """\
@@ -206,6 +249,10 @@ def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path, one
     assert len(names) == 18 and names[0] == "baseline-lr0.001-seed0"
     assert (out / "sweep.png").stat().st_size > 0
     assert "Final test accuracy per grid cell" in done.stdout
+    # the whole sweep is in config.json; there is no sweep.json any more
+    saved = json.loads((out / "config.json").read_text())
+    assert saved == {"experiment": "sweep", **load_sweep(config).to_dict()}
+    assert not (out / "sweep.json").exists()
 
 
 def _free_port() -> int:

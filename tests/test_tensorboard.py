@@ -7,7 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
-from bnlab.outputs.tensorboard import write_run
+from bnlab.outputs.tensorboard import flat_scalars, write_run
 
 
 def _run(**extra):
@@ -25,6 +25,14 @@ def _run(**extra):
     }
     run.update(extra)
     return run
+
+
+# the final evaluations, passed explicitly (the engine's RunResult.finals), not read from the entry
+FINALS = {
+    "population_test_accuracy": 0.9375,
+    "batch_stats_test_accuracy/60": 0.875,
+    "batch_stats_test_accuracy/1": 0.125,
+}
 
 
 def _histograms():
@@ -60,7 +68,7 @@ def _scalars(acc, tag):
     ],
 )
 def test_scalars_read_back_exactly(tmp_path, tag, expected):
-    write_run(tmp_path / "bn-seed0", _run(), _histograms())
+    write_run(tmp_path / "bn-seed0", _run(), _histograms(), finals=FINALS)
     assert _scalars(_read(tmp_path / "bn-seed0"), tag) == expected
 
 
@@ -89,7 +97,12 @@ def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
         batch_stats_test_accuracy={"60": None, "1": None},
     )
     hists = {"layer1/bn_input": np.array([[0.0, 1.0], [np.nan, 1.0], [np.inf, 0.0]])}
-    write_run(tmp_path / "bn-seed0", run, hists)
+    finals = {
+        "population_test_accuracy": None,
+        "batch_stats_test_accuracy/60": None,
+        "batch_stats_test_accuracy/1": float("nan"),
+    }
+    write_run(tmp_path / "bn-seed0", run, hists, finals=finals)
     acc = _read(tmp_path / "bn-seed0")
     assert _scalars(acc, "test/accuracy") == [(100, 0.5)]
     assert [e.step for e in acc.Histograms("layer1/bn_input")] == [100]
@@ -116,7 +129,7 @@ def test_histogram_with_wrong_row_count_is_refused_and_nothing_is_left(tmp_path)
 
 def test_scalar_tags_are_exactly_curves_percentiles_and_final_numbers(tmp_path):
     # percentile_unit is an index, not a measurement: it gets no scalar
-    write_run(tmp_path / "bn-seed0", _run(percentile_unit=42), _histograms())
+    write_run(tmp_path / "bn-seed0", _run(percentile_unit=42), _histograms(), finals=FINALS)
     assert sorted(_read(tmp_path / "bn-seed0").Tags()["scalars"]) == [
         "final/batch_stats_test_accuracy/1",
         "final/batch_stats_test_accuracy/60",
@@ -130,9 +143,26 @@ def test_scalar_tags_are_exactly_curves_percentiles_and_final_numbers(tmp_path):
     ]
 
 
+def test_final_numbers_come_from_finals_not_from_the_entry(tmp_path):
+    # the entry still holds population_test_accuracy etc., but only ``finals`` is written
+    write_run(tmp_path / "bn-seed0", _run(), _histograms())
+    tags = _read(tmp_path / "bn-seed0").Tags()["scalars"]
+    assert not any(t.startswith("final/") for t in tags)
+
+
 def test_further_scalars_are_written_and_none_skipped(tmp_path):
-    scalars = {"ics/distance/layer2": [0.5, None, 0.25], "landscape/loss_max": [2.0, 1.0, 0.5]}
+    measures = {
+        "ics": {"distance": {"2": [0.5, None, 0.25]}},
+        "landscape": {"loss_max": [2.0, 1.0, 0.5]},
+    }
+    scalars = {}
+    for name, tree in measures.items():
+        scalars.update(flat_scalars(name, tree))
+    assert scalars == {
+        "ics/distance/2": [0.5, None, 0.25],
+        "landscape/loss_max": [2.0, 1.0, 0.5],
+    }
     write_run(tmp_path / "bn-seed0", _run(), _histograms(), scalars=scalars)
     acc = _read(tmp_path / "bn-seed0")
-    assert _scalars(acc, "ics/distance/layer2") == [(100, 0.5), (300, 0.25)]
+    assert _scalars(acc, "ics/distance/2") == [(100, 0.5), (300, 0.25)]
     assert _scalars(acc, "landscape/loss_max") == [(100, 2.0), (200, 1.0), (300, 0.5)]

@@ -7,3 +7,9 @@ class BnlabError(Exception):
 
 class ConfigError(BnlabError, ValueError):
     """A configuration value is out of range or of the wrong kind; the message names the option."""
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise a ConfigError naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")

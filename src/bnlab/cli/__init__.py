@@ -24,6 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # click's plain help: flags shown as flags, no rich markup eating "[...]"
+    rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
 app.command("reproduce")(reproduce)

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-# update(steps done, latest means per network or None)
-Update = Callable[[int, dict[str, dict[str, float]] | None], None]
+# update(steps done, total steps, latest means per network label or None): run_experiment's
+# progress
+Update = Callable[[int, int, dict[str, dict[str, float]] | None], None]
 
 
 @contextmanager
@@ -26,12 +27,12 @@ def training_progress(description: str, total: int) -> Iterator[Update]:
     ) as bar:
         task = bar.add_task(description, total=total, live="compiling")
 
-        def update(step: int, latest: dict[str, dict[str, float]] | None) -> None:
+        def update(step: int, total: int, latest: dict[str, dict[str, float]] | None) -> None:
             fields = {}
             if latest:
                 fields["live"] = "  ".join(
                     f"{v} acc {m['test_accuracy']:.4f}" for v, m in latest.items()
                 )
-            bar.update(task, completed=step, **fields)
+            bar.update(task, completed=step, total=total, **fields)
 
         yield update

@@ -55,11 +55,14 @@ def sweep(
 ) -> None:
     """Train every cell of a grid (seeds x learning rates x variants x any config field) and
     write one run directory with a summary per cell."""
-    from bnlab.experiments.sweep import default_mesh, load_sweep, run_sweep
+    from bnlab.engine.devices import default_mesh
+    from bnlab.experiments import SWEEP, load_sweep
+    from bnlab.experiments.run import prepare_experiment, run_experiment
 
     sweep_config = load_sweep(config)
     start_distributed(coordinator, num_processes, process_id)
     mesh = default_mesh(devices)
+    prepared = prepare_experiment(SWEEP, sweep_config, out, overwrite=overwrite, mesh=mesh)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -70,10 +73,10 @@ def sweep(
     ) as bar:
         task = bar.add_task(f"sweep {config.name}: training", total=None)
 
-        def progress(step: int, total: int) -> None:
+        def progress(step: int, total: int, _latest) -> None:
             bar.update(task, completed=step, total=total)
 
-        result = run_sweep(sweep_config, out, overwrite=overwrite, progress=progress, mesh=mesh)
+        result = run_experiment(prepared, progress=progress)
     import jax
 
     if jax.process_index() == 0:
@@ -82,17 +85,18 @@ def sweep(
 
 def print_summary(result, console: Console) -> None:
     """The per-cell table, speed, and where the files are."""
-    from bnlab.outputs.series import label
-    from bnlab.outputs.sweep_report import show_value
+    from bnlab.experiments.sweep.config import show_cell_value
+    from bnlab.experiments.sweep.report import cell_rows
 
-    axes = list(result.sweep.grid)
+    axes = list(result.config.grid)
+    labels = result.experiment.labels(result.config)
     table = Table(title="Final test accuracy per grid cell (mean ± std over seeds)")
     for col in (*axes, "network", "runs", "test accuracy", "diverged"):
         table.add_column(col, justify="left" if col == "network" else "right")
-    for r in result.rows:
+    for r in cell_rows(result.metrics, axes):
         table.add_row(
-            *(show_value(r["cell"][a]) for a in axes),
-            label(r["variant"]),
+            *(show_cell_value(r["cell"][a]) for a in axes),
+            labels[r["variant"]],
             str(r["seeds"]),
             r["mean_std"],
             str(len(r["diverged"])),

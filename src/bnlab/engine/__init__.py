@@ -6,6 +6,7 @@
 from bnlab.engine.data import DeviceData, InputSpec, prepare, to_device
 from bnlab.engine.evaluate import (
     PERCENTILES,
+    Evaluation,
     Measure,
     batch_stats_accuracy,
     choose_unit,
@@ -16,7 +17,6 @@ from bnlab.engine.evaluate import (
 from bnlab.engine.model import (
     Forward,
     ModelSpec,
-    NormHook,
     count_params,
     cross_entropy,
     forward,
@@ -25,19 +25,20 @@ from bnlab.engine.model import (
     summary_rows,
 )
 from bnlab.engine.optim import OptimizerSpec, make_optimizer
-from bnlab.engine.results import RunResult
+from bnlab.engine.results import Record, RunResult
 from bnlab.engine.runner import RunGroup, Timing, eval_steps, schedule, train_groups
 from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
 
 __all__ = [
     "PERCENTILES",
     "DeviceData",
+    "Evaluation",
     "Forward",
     "InputSpec",
     "Measure",
     "ModelSpec",
-    "NormHook",
     "OptimizerSpec",
+    "Record",
     "RunGroup",
     "RunKeys",
     "RunResult",

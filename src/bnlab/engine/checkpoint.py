@@ -7,6 +7,7 @@ while saving leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ import jax
 import numpy as np
 
 from bnlab.errors import BnlabError
-from bnlab.outputs.files import atomic_write_bytes
+from bnlab.files import atomic_write_bytes
 
 
 class CheckpointError(BnlabError):
@@ -50,10 +51,52 @@ def restore_tree(path: Path, arrays: dict[str, np.ndarray], prefix: str, templat
         if name not in arrays:
             raise CheckpointError(f"{path}: array {name} missing")
         value = arrays[name]
-        if value.shape != leaf.shape or value.dtype != leaf.dtype:
+        if value.shape != tuple(leaf.shape) or value.dtype != leaf.dtype:
             raise CheckpointError(
                 f"{path}: {name} is {value.dtype}{list(value.shape)}, "
                 f"expected {leaf.dtype}{list(leaf.shape)}"
             )
         restored.append(value)
     return jax.tree.unflatten(treedef, restored)
+
+
+STATE_FILE = "state.npz"
+EVALS_DIR = "evals"
+
+
+def fingerprint(described: Any) -> str:
+    """A hash of what a checkpoint belongs to (the groups and the training spec, as repr)."""
+    return hashlib.sha256(repr(described).encode()).hexdigest()
+
+
+def has_state(checkpoint_dir: Path) -> bool:
+    return (checkpoint_dir / STATE_FILE).exists()
+
+
+def save_state(checkpoint_dir: Path, step: int, stamp: str, runs: list[Any]) -> None:
+    """The runs' state after ``step`` steps (one pytree per group), with the fingerprint."""
+    arrays = {"step": np.asarray(step), "fingerprint": np.asarray(stamp)}
+    for i, run in enumerate(runs):
+        arrays.update(tree_arrays(f"g{i}", run))
+    save_arrays(checkpoint_dir / STATE_FILE, arrays)
+
+
+def load_state(checkpoint_dir: Path, stamp: str, templates: list[Any]) -> tuple[int, list[Any]]:
+    """The step and the runs' state saved by :func:`save_state`, rebuilt on ``templates``;
+    refused when saved for a different fingerprint."""
+    path = checkpoint_dir / STATE_FILE
+    arrays = load_arrays(path)
+    if str(arrays.get("fingerprint")) != stamp:
+        raise CheckpointError(f"{path}: saved by a different configuration; cannot resume")
+    runs = [restore_tree(path, arrays, f"g{i}", t) for i, t in enumerate(templates)]
+    return int(arrays["step"]), runs
+
+
+def save_record(checkpoint_dir: Path, step: int, record: Any) -> None:
+    """One evaluation's record (any pytree of arrays), as it comes."""
+    save_arrays(checkpoint_dir / EVALS_DIR / f"{step:08d}.npz", tree_arrays("r", record))
+
+
+def load_record(checkpoint_dir: Path, step: int, template: Any) -> Any:
+    path = checkpoint_dir / EVALS_DIR / f"{step:08d}.npz"
+    return restore_tree(path, load_arrays(path), "r", template)

@@ -7,15 +7,16 @@ step inside the compiled program means nothing crosses from the host while train
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bnlab.errors import ConfigError
+from bnlab.errors import ConfigError, check_choice
 
 InputMode = Literal["scale", "binary"]
+INPUT_MODES: tuple[str, ...] = get_args(InputMode)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class InputSpec:
 
     mode: InputMode = "scale"
     threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_choice("InputSpec.mode", self.mode, INPUT_MODES)
+        if not 0 <= self.threshold <= 1:
+            raise ConfigError(f"InputSpec.threshold: expected [0, 1], got {self.threshold!r}")
 
 
 class DeviceData(NamedTuple):

@@ -23,6 +23,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
+from bnlab.errors import ConfigError
+
 RUNS = "runs"
 
 
@@ -39,6 +41,17 @@ def cpu_devices(wanted: int) -> list[jax.Device]:
 def run_mesh(devices: list[jax.Device] | None = None) -> Mesh:
     """A one-axis mesh ("runs") over ``devices``; default: every device of every process."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), (RUNS,))
+
+
+def default_mesh(devices: int | None = None) -> Mesh:
+    """A "runs" mesh over the first ``devices`` (default: all) devices of every process; on a
+    CPU-only host, one CPU device per core unless XLA_FLAGS already sets a count."""
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        cpu_devices(os.cpu_count() or 1)  # before the backend starts; no effect after
+    available = jax.devices()
+    if devices is not None and not 1 <= devices <= len(available):
+        raise ConfigError(f"--devices: expected 1 to {len(available)}, got {devices}")
+    return run_mesh(available[:devices])
 
 
 @dataclass(frozen=True)

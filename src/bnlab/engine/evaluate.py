@@ -9,21 +9,37 @@ Three ways to evaluate a BN network, all reported:
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from bnlab.core import batch_stats, normalize, population_stats
+from bnlab.core import population_stats
 from bnlab.engine.data import DeviceData, prepare
 from bnlab.engine.model import ModelSpec, Params, State, cross_entropy, forward, init_bn_state
 from bnlab.engine.train import TrainSpec
 
 PERCENTILES = (15, 50, 85)
 
-# measure(spec, params, bn_state, data, train) -> array: an analysis's extra measurement of one
-# run at every evaluation point, recorded in metrics.json under its name
-Measure = Callable[[ModelSpec, Params, State, DeviceData, TrainSpec], jax.Array]
+# measure(spec, params, bn_state, data, train, key) -> any pytree of arrays: an experiment's own
+# measurement of one run at every evaluation point (``key``: from the run's seed and the step)
+Measure = Callable[[ModelSpec, Params, State, DeviceData, TrainSpec, jax.Array], Any]
+
+
+class Evaluation(NamedTuple):
+    """One run measured at one evaluation point (the runner adds the interval's training loss and
+    the divergence step)."""
+
+    test_accuracy: jax.Array
+    test_loss: jax.Array
+    # the typical unit's activation input at PERCENTILES, over the test set
+    percentiles: jax.Array
+    # "layer{k}/bn_input", "layer{k}/{activation}_input" -> values on the first hist_examples images
+    histograms: dict[str, jax.Array]
+    # the experiment's measures, by name: whatever pytree each returns
+    measures: dict[str, Any]
 
 
 def choose_unit(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> jax.Array:
@@ -54,28 +70,37 @@ def evaluate(
     bn_state: State,
     unit: jax.Array,
     data: DeviceData,
-    measures: Mapping[str, Measure] | None = None,
-) -> dict[str, jax.Array]:
+    measures: Mapping[str, Measure],
+    key: jax.Array,
+) -> Evaluation:
     """Test accuracy and loss with the running statistics, the {15, 50, 85}th percentiles of the
-    typical unit's activation input over the test set, and the histogram samples: every unit's
-    BN input and activation input on the first ``hist_examples`` test images."""
+    typical unit's activation input over the test set, the histogram samples (every unit's BN
+    input and activation input on the first ``hist_examples`` test images) and ``measures``."""
     x = prepare(data.x_test, train.inputs)
     out = forward(spec, params, bn_state, x, "running")
     accuracy, loss = _scores(out.logits, data.y_test)
-    record = {
-        "test_accuracy": accuracy,
-        "test_loss": loss,
-        "percentiles": jnp.percentile(
-            out.taps[-1]["act_input"][:, unit], jnp.array(PERCENTILES, jnp.float32)
-        ),
-    }
+    histograms = {}
     for layer, tap in enumerate(out.taps, start=1):
         for name, values in tap.items():
             tag = name if name == "bn_input" else f"{spec.activation}_input"
-            record[f"hist/layer{layer}/{tag}"] = values[: train.hist_examples].reshape(-1)
-    for name, measure in (measures or {}).items():
-        record[f"extra/{name}"] = measure(spec, params, bn_state, data, train)
-    return record
+            histograms[f"layer{layer}/{tag}"] = values[: train.hist_examples].reshape(-1)
+    return Evaluation(
+        test_accuracy=accuracy,
+        test_loss=loss,
+        percentiles=jnp.percentile(
+            out.taps[-1]["act_input"][:, unit], jnp.array(PERCENTILES, jnp.float32)
+        ),
+        histograms=histograms,
+        # each measure's own stream, by its name: adding a measure changes no other's draws
+        measures={
+            name: measure(spec, params, bn_state, data, train, jax.random.fold_in(key, _tag(name)))
+            for name, measure in measures.items()
+        },
+    )
+
+
+def _tag(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
 def population_state(spec: ModelSpec, train: TrainSpec, params: Params, data: DeviceData) -> State:
@@ -85,13 +110,9 @@ def population_state(spec: ModelSpec, train: TrainSpec, params: Params, data: De
     b = train.batch_size
     n = data.num_train // b
 
-    def record(layer, h, gamma, beta, s, mode, key):
-        moments = batch_stats(h)
-        return normalize(h, moments.mean, moments.var, gamma, beta, spec.eps), moments
-
     def moments(x):
-        x = prepare(x, train.inputs)
-        return forward(spec, params, init_bn_state(spec), x, "train", norm_hook=record).state
+        # in "batch" mode the state returned is each layer's batch statistics
+        return forward(spec, params, init_bn_state(spec), prepare(x, train.inputs), "batch").state
 
     return population_stats(moments, data.x_train[: n * b].reshape(n, b, -1), batch_size=b)
 

@@ -2,8 +2,8 @@
 
 ``forward`` returns the logits, the new BN state and the *taps*: every hidden layer's BN input and
 activation input. Measurements (percentiles, histograms, and the analyses built on this engine)
-read the taps instead of re-implementing the network; ``norm_hook`` lets an analysis replace or
-perturb the normalization (noisy BN, l_p normalization) without touching the model code.
+read the taps instead of re-implementing the network. What the normalization layer computes (BN or
+l_p normalization) and the noise after it (noisy BN) are fields of the spec.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
@@ -29,15 +29,19 @@ from bnlab.core import (
 )
 from bnlab.core.lp_norm import lp_norm_eval, lp_norm_train, lp_normalize, lp_stats
 from bnlab.core.noise import NoiseConfig, add_noise
+from bnlab.errors import ConfigError, check_choice
 
 BnPlacement = Literal["none", "before", "after"]
+BN_PLACEMENTS: tuple[str, ...] = get_args(BnPlacement)
 # what the normalization layer computes: BN (Algorithm 1), or Santurkar et al.'s (Sec. 3.3)
 # normalization by the average l_p norm, p = 1, 2, inf
 NormKind = Literal["bn", "lp1", "lp2", "lpinf"]
 LP_ORDER = {"lp1": 1.0, "lp2": 2.0, "lpinf": math.inf}
 InitScheme = Literal["glorot_uniform", "gaussian"]
+INIT_SCHEMES: tuple[str, ...] = get_args(InitScheme)
 # "running": the moving averages (or population statistics put in their place); "batch": the
-# statistics of the batch being evaluated, without touching the state (the notebook's evaluation).
+# statistics of the batch being evaluated (the notebook's evaluation); the state returned then holds
+# each layer's batch statistics instead of running statistics (Algorithm 2 averages them).
 NormMode = Literal["train", "running", "batch"]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -79,6 +83,18 @@ class ModelSpec:
     # BN's gradient: "paper" (Section 3's chain rule as a custom VJP) or "autodiff"
     backward: Backward = DEFAULT_BACKWARD
 
+    def __post_init__(self) -> None:
+        check_choice("ModelSpec.activation", self.activation, tuple(ACTIVATIONS))
+        check_choice("ModelSpec.bn", self.bn, BN_PLACEMENTS)
+        check_choice("ModelSpec.norm", self.norm, tuple(get_args(NormKind)))
+        check_choice("ModelSpec.init", self.init, INIT_SCHEMES)
+        if not self.hidden or any(not isinstance(n, int) or n < 1 for n in self.hidden):
+            raise ConfigError(f"ModelSpec.hidden: expected sizes >= 1, got {self.hidden!r}")
+        if not 0 < self.eps < math.inf:
+            raise ConfigError(f"ModelSpec.eps: expected a finite number > 0, got {self.eps!r}")
+        if self.momentum is not None and not 0 <= self.momentum <= 1:
+            raise ConfigError(f"ModelSpec.momentum: expected None or [0, 1], got {self.momentum!r}")
+
     @property
     def has_bn(self) -> bool:
         return self.bn != "none"
@@ -97,10 +113,6 @@ class Forward(NamedTuple):
     state: State
     # per hidden layer: {"bn_input": ..., "act_input": ...} (bn_input only with BN)
     taps: tuple[dict[str, jax.Array], ...]
-
-
-# norm_hook(layer, h, gamma, beta, state, mode, key) -> (y, new_state); None = Algorithm 1
-NormHook = Callable[..., tuple[jax.Array, BatchNormState]]
 
 
 def init_params(spec: ModelSpec, key: jax.Array) -> tuple[Params, State]:
@@ -132,7 +144,7 @@ def init_bn_state(spec: ModelSpec) -> State:
 
 def _bn(
     spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
-) -> tuple[jax.Array, BatchNormState]:
+) -> tuple[jax.Array, Any]:
     """Algorithm 1 in training, the stored statistics or the batch's own at evaluation (the same
     three for l_p normalization)."""
     if spec.norm != "bn":
@@ -149,16 +161,16 @@ def _bn(
         )
     if mode == "running":
         return batch_norm_eval(h, p["gamma"], p["beta"], s, eps=spec.eps), s
-    # "batch": the batch's own statistics, the state left as it is. Built from the core's parts
-    # because the notebook's evaluation with batch 1 is wanted here (every output is then beta),
-    # which batch_norm_eval refuses as PyTorch does.
-    mean, var, _ = batch_stats(h)
-    return normalize(h, mean, var, p["gamma"], p["beta"], spec.eps), s
+    # "batch": the batch's own statistics, returned in place of the state. Built from the core's
+    # parts because the notebook's evaluation with batch 1 is wanted here (every output is then
+    # beta), which batch_norm_eval refuses as PyTorch does.
+    moments = batch_stats(h)
+    return normalize(h, moments.mean, moments.var, p["gamma"], p["beta"], spec.eps), moments
 
 
 def _lp(
     spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
-) -> tuple[jax.Array, BatchNormState]:
+) -> tuple[jax.Array, Any]:
     order = LP_ORDER[spec.norm]
     if mode == "train":
         return lp_norm_train(
@@ -167,7 +179,7 @@ def _lp(
     if mode == "running":
         return lp_norm_eval(h, p["gamma"], p["beta"], s, p=order, eps=spec.eps), s
     mean, moment = lp_stats(h, order)
-    return lp_normalize(h, mean, moment, p["gamma"], p["beta"], order, spec.eps), s
+    return lp_normalize(h, mean, moment, p["gamma"], p["beta"], order, spec.eps), (mean, moment)
 
 
 def forward(
@@ -177,7 +189,6 @@ def forward(
     x: jax.Array,
     mode: NormMode,
     *,
-    norm_hook: NormHook | None = None,
     key: jax.Array | None = None,
 ) -> Forward:
     """Logits for a batch ``x`` of shape (m, in_features), the new BN state and the taps."""
@@ -194,12 +205,7 @@ def forward(
 
         def norm(h, layer=layer, p=p, tap=tap):
             tap["bn_input"] = h
-            s = state[layer]
-            if norm_hook is None:
-                y, s = _bn(spec, h, p, s, mode)
-            else:
-                k = None if key is None else jax.random.fold_in(key, layer)
-                y, s = norm_hook(layer, h, p["gamma"], p["beta"], s, mode, k)
+            y, s = _bn(spec, h, p, state[layer], mode)
             new_state.append(s)
             return y
 

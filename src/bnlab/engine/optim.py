@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -11,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bnlab.errors import ConfigError
+from bnlab.errors import ConfigError, check_choice
+
+OPTIMIZERS = ("rmsprop", "sgd")
 
 # OptimizerSpec fields that may take a different value in each run of one compiled program: they
 # live in the optimiser state as arrays (optax.inject_hyperparams) instead of in the program.
@@ -27,6 +30,18 @@ class OptimizerSpec:
     rho: float = 0.9
     eps: float = 1e-7
     momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("OptimizerSpec.name", self.name, OPTIMIZERS)
+        ranges = {"lr": (0, math.inf), "eps": (0, math.inf), "rho": (0, 1), "momentum": (0, 1)}
+        for field, (low, high) in ranges.items():
+            value = getattr(self, field)
+            # per-run values are arrays inside the compiled program (make_optimizer): the
+            # config they came from was checked
+            if isinstance(value, int | float) and not low <= value <= high:
+                raise ConfigError(
+                    f"OptimizerSpec.{field}: expected a number in [{low}, {high}], got {value!r}"
+                )
 
 
 def _transform(spec: OptimizerSpec) -> optax.GradientTransformation:

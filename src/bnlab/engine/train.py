@@ -18,8 +18,9 @@ import optax
 from jax import lax
 
 from bnlab.engine.data import DeviceData, InputSpec, prepare
-from bnlab.engine.model import ModelSpec, NormHook, Params, State, cross_entropy, forward
+from bnlab.engine.model import ModelSpec, Params, State, cross_entropy, forward
 from bnlab.engine.optim import OptimizerSpec, make_optimizer
+from bnlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,33 @@ class TrainSpec:
     # test images whose hidden-layer values go into the TensorBoard histograms (x 100 units)
     hist_examples: int = 20
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "eval_every", "hist_examples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (2 if name == "batch_size" else 1):
+                least = 2 if name == "batch_size" else 1
+                raise ConfigError(
+                    f"TrainSpec.{name}: expected an integer >= {least}, got {value!r}"
+                )
+
 
 class RunKeys(NamedTuple):
-    """A run's randomness, all derived from its seed: init, data order, and per-step noise."""
+    """A run's randomness, all derived from its seed: init, data order, per-step noise, and the
+    measures' (folded with the evaluation step: each evaluation draws afresh, reruns alike)."""
 
     init: jax.Array
     data: jax.Array
     noise: jax.Array
+    measure: jax.Array
+
+
+# folded into the seed's key for the measures' stream (apart from the three split keys)
+MEASURE_STREAM = 0x6D656173
 
 
 def run_keys(seed: int) -> RunKeys:
-    return RunKeys(*jax.random.split(jax.random.key(seed), 3))
+    root = jax.random.key(seed)
+    return RunKeys(*jax.random.split(root, 3), jax.random.fold_in(root, MEASURE_STREAM))
 
 
 class RunState(NamedTuple):
@@ -81,20 +98,14 @@ def batch_loss(
     x: jax.Array,
     y: jax.Array,
     *,
-    norm_hook: NormHook | None = None,
     key: jax.Array | None = None,
 ) -> tuple[jax.Array, State]:
     """Training-mode loss on one batch and the BN state it leaves (for jax.grad with has_aux)."""
-    out = forward(spec, params, bn_state, x, "train", norm_hook=norm_hook, key=key)
+    out = forward(spec, params, bn_state, x, "train", key=key)
     return cross_entropy(out.logits, y), out.state
 
 
-def make_segment(
-    spec: ModelSpec,
-    train: TrainSpec,
-    norm_hook: NormHook | None = None,
-    per_run: tuple[str, ...] = (),
-):
+def make_segment(spec: ModelSpec, train: TrainSpec, per_run: tuple[str, ...] = ()):
     """``segment(run, keys, start, data, n) -> run``: ``n`` steps from global step ``start``
     (0-based), all within one epoch, whose data order is a permutation drawn from the run's data
     key folded with the epoch number. ``data`` is an argument, not a closure, so the images are
@@ -110,7 +121,7 @@ def make_segment(
         y = data.y_train[idx]
         key = jax.random.fold_in(noise_key, t)
         (loss, bn_state), grads = jax.value_and_grad(
-            lambda p: batch_loss(spec, p, run.bn_state, x, y, norm_hook=norm_hook, key=key),
+            lambda p: batch_loss(spec, p, run.bn_state, x, y, key=key),
             has_aux=True,
         )(run.params)
         updates, opt_state = opt.update(grads, run.opt_state, run.params)

@@ -1,11 +1,10 @@
 """One report from several run directories (`bnlab report DIR...`).
 
-Each directory is loaded and checked (config.json, metrics.json; timing.json when present) and
-its report rendered again from those files, as the run itself rendered it: an analysis's by
-:mod:`bnlab.experiments.analyses.report`, a reproduction's by :mod:`bnlab.outputs.report`. The
-merged report opens with one table of every network's final test accuracy across the runs; each
-run's report follows with its headings moved down and its figures linked relative to the
-merged file.
+Each directory is loaded and checked (config.json, metrics.json; timing.json when present), the
+experiment that wrote it looked up from config.json's "experiment", and its report rendered again
+from those files, as the run itself rendered it. The merged report opens with one table of every
+network's (or sweep cell's) final test accuracy across the runs; each run's report follows with
+its headings moved down and its figures linked relative to the merged file.
 """
 
 from __future__ import annotations
@@ -13,36 +12,39 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from bnlab.data import DataError
-from bnlab.experiments.analyses.report import render_analysis_report
-from bnlab.experiments.analyses.verdicts import final_accuracy
-from bnlab.experiments.presets import ExperimentConfig
-from bnlab.experiments.reproduce import TIMING_FILE, model_summaries
-from bnlab.outputs import report as R
+from bnlab.errors import ConfigError
+from bnlab.experiments.experiment import Experiment
+from bnlab.experiments.registry import experiment_of
+from bnlab.experiments.run import CONFIG_FILE, EXPERIMENT_KEY
 from bnlab.outputs import report_tables as T
-from bnlab.outputs import series as S
-from bnlab.outputs.rundir import RunDir, load_run_dir, read_json_object
+from bnlab.outputs.rundir import RunDir, load_run_dir
 
 IMAGE = re.compile(r"\]\(([^)/]+\.(?:png|svg))\)")
 
 
-def kind(run: RunDir) -> str:
-    analysis = run.config.get("analysis")
-    return f"analyze {analysis}" if analysis else f"reproduce ({run.config.get('preset', '?')})"
-
-
-def render_run(run: RunDir) -> str:
-    """The run's own report.md text, rendered again from its files."""
-    timing_path = run.path / TIMING_FILE
-    timing = read_json_object(timing_path) if timing_path.exists() else {}
-    if "analysis" in run.config:
-        return render_analysis_report(run.config, run.metrics, timing)
+def load(directory: str | Path) -> tuple[RunDir, Experiment, Any]:
+    """A run directory, the experiment that wrote it, and its config object."""
+    run = load_run_dir(directory)
+    experiment = experiment_of(run.config, run.path)
+    data = {k: v for k, v in run.config.items() if k != EXPERIMENT_KEY}
     try:
-        summaries = model_summaries(ExperimentConfig.from_dict(run.config))
-    except (ValueError, TypeError) as e:
-        raise DataError(f"{run.path / 'config.json'}: not a bnlab run config ({e})") from None
-    return R.render_report(run.config, run.metrics, summaries, timing)
+        config = experiment.config_from_dict(data, run.path)
+    except (ConfigError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise DataError(f"{run.path / CONFIG_FILE}: not a {experiment.name} config ({e})") from None
+    return run, experiment, config
+
+
+def kind(experiment: Experiment, config: Any) -> str:
+    return (
+        experiment.name
+        if experiment.out_name(config) == experiment.name
+        else (f"{experiment.name} ({experiment.out_name(config)})")
+    )
 
 
 def _relocate(text: str, run_dir: Path, out_dir: Path) -> str:
@@ -53,35 +55,24 @@ def _relocate(text: str, run_dir: Path, out_dir: Path) -> str:
     return IMAGE.sub(lambda m: f"]({(rel / m.group(1)).as_posix()})", text)
 
 
-def _overview(runs: list[RunDir]) -> str:
+def _overview(loaded: list[tuple[RunDir, Experiment, Any]]) -> str:
     rows = []
-    for i, run in enumerate(runs, start=1):
-        steps = max(max(r["steps"], default=0) for r in run.metrics["runs"])
-        seeds = len({r["seed"] for r in run.metrics["runs"]})
-        for v in S.variants(run.metrics):
-            diverged = len(S.diverged(run.metrics, v))
+    for i, (run, experiment, config) in enumerate(loaded, start=1):
+        for s in experiment.summary(config, run.metrics):
+            accuracy = f"{s.final_accuracy:.4f}" if np.isfinite(s.final_accuracy) else "—"
             rows.append(
                 [
                     str(i),
                     f"`{run.path}`",
-                    kind(run),
-                    S.label(v),
-                    str(seeds),
-                    f"{steps:,}",
-                    f"{final_accuracy(run.metrics, v):.4f}",
-                    str(diverged),
+                    kind(experiment, config),
+                    s.label,
+                    str(s.runs),
+                    f"{s.steps:,}",
+                    accuracy,
+                    str(s.diverged),
                 ]
             )
-    head = [
-        "#",
-        "run directory",
-        "what",
-        "network",
-        "seeds",
-        "steps",
-        "final test acc.",
-        "diverged",
-    ]
+    head = ["#", "run directory", "what", "network", "runs", "steps", "final test acc.", "diverged"]
     return T.md_table(head, rows)
 
 
@@ -89,16 +80,17 @@ def merged_report(directories: list[str | Path], out_file: Path) -> str:
     """The merged Markdown for ``directories``, with links relative to ``out_file``."""
     if not directories:
         raise DataError("bnlab report: expected at least one run directory, got none")
-    runs = [load_run_dir(d) for d in directories]
+    loaded = [load(d) for d in directories]
     parts = [
-        f"# bnlab report: {len(runs)} run director{'y' if len(runs) == 1 else 'ies'}",
+        f"# bnlab report: {len(loaded)} run director{'y' if len(loaded) == 1 else 'ies'}",
         "Final test accuracy: the mean over seeds at the last evaluation step (moving-average "
         "statistics for BN); a seed that diverged is left out.",
-        _overview(runs),
+        _overview(loaded),
     ]
-    for i, run in enumerate(runs, start=1):
+    for i, (run, experiment, config) in enumerate(loaded, start=1):
+        text = experiment.report(config, run.metrics, run.timing)
         parts += [
-            f"## {i}. `{run.path}` ({kind(run)})",
-            _relocate(render_run(run), run.path, out_file.parent).strip(),
+            f"## {i}. `{run.path}` ({kind(experiment, config)})",
+            _relocate(text, run.path, out_file.parent).strip(),
         ]
     return "\n\n".join(parts) + "\n"

@@ -1,10 +1,11 @@
-"""Figure 1 of Ioffe & Szegedy (2015), redrawn from a run's metrics.
+"""Figure panels drawn from a run's metrics, for every experiment's figures.
 
-(a) test accuracy against training steps for each network: the mean over seeds, with the band
-between the lowest and highest seed; (b, c) the {15, 50, 85}th percentiles of the input to one
-typical sigmoid of the last hidden layer, without and with BN (first seed of each). Figures are
-built on a bare ``matplotlib.figure.Figure`` (no pyplot state, no GUI backend) and saved with fixed
-SVG ids and no date, so the same metrics always give the same bytes.
+``curve_panel``: any recorded curve against training steps, one colour per network, the mean over
+seeds with the band between the lowest and highest seed. ``build_figure1``: Figure 1's layout of
+Ioffe & Szegedy (2015): (a) test accuracy, then per network the {15, 50, 85}th percentiles of the
+input to one typical sigmoid of the last hidden layer (first seed). Figures are built on a bare
+``matplotlib.figure.Figure`` (no pyplot state, no GUI backend) and saved with fixed SVG ids and no
+date, so the same metrics always give the same bytes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bnlab.files import atomic_write_bytes
 from bnlab.outputs import series as S
-from bnlab.outputs.files import atomic_write_bytes
 
-FIGURE_STEM = "figure1"
-PANEL_LETTERS = "abcdefgh"
 PERCENTILE_STYLE = {"15": ":", "50": "-", "85": "--"}
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+# the first colours in Figure 1's order (blue without BN, red with BN), then the rest of tab10;
+# colors() goes on past them, so every network of a figure has its own colour
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 # Fixed so the SVG's generated ids (and so its bytes) do not change between renders.
 RC = {"svg.hashsalt": "bnlab-figure1", "svg.fonttype": "path", "font.size": 9}
+
+
+def colors(n: int) -> list[str]:
+    """``n`` distinct colours: COLORS, then the rest of tab10, then evenly spaced hues."""
+    tab10 = [mpl.colors.to_hex(c) for c in mpl.colormaps["tab10"].colors]
+    palette = list(COLORS) + [c for c in tab10 if c not in COLORS]
+    extra = max(0, n - len(palette))
+    palette += [mpl.colors.to_hex(mpl.colormaps["hsv"](k / extra)) for k in range(extra)]
+    return palette[:n]
 
 
 def _steps_formatter(value: float, _pos: int) -> str:
@@ -42,11 +52,11 @@ def _diverged_note(metrics: dict[str, Any], variant: str) -> str:
 
 
 def curve_panel(
-    ax, metrics: dict[str, Any], names: list[str], key: str, *, log: bool = False
+    ax, metrics: dict[str, Any], labels: S.Labels, key: str, *, log: bool = False
 ) -> None:
-    """``key`` against steps for each variant: the mean over seeds, with the band between the
-    lowest and highest seed."""
-    for color, variant in zip(COLORS, names, strict=False):
+    """``key`` against steps for each network of ``labels``: the mean over seeds, with the band
+    between the lowest and highest seed."""
+    for color, variant in zip(colors(len(labels)), labels, strict=True):
         curve = S.series(metrics, variant, key)
         n = len(curve.seeds)
         seeds = f"mean of {n} seeds" if n > 1 else "1 seed"
@@ -54,7 +64,7 @@ def curve_panel(
             curve.steps,
             curve.mean(),
             color=color,
-            label=f"{S.label(variant)} ({seeds}{_diverged_note(metrics, variant)})",
+            label=f"{labels[variant]} ({seeds}{_diverged_note(metrics, variant)})",
         )
         if n > 1:
             lo, hi = curve.bounds()
@@ -63,7 +73,7 @@ def curve_panel(
         ax.set_yscale("log")
 
 
-def _zoom_from_first_checkpoint(ax, metrics: dict[str, Any], names: list[str]) -> str:
+def _zoom_from_first_checkpoint(ax, metrics: dict[str, Any], names: S.Labels) -> str:
     """Start the y axis just below the lowest accuracy (any seed) from the first checkpoint on,
     as the paper's Fig. 1(a) starts at 10K steps, so that the late gap between the networks is
     visible; returns the note for the axis label, or "" when nothing is cut off."""
@@ -83,16 +93,16 @@ def _zoom_from_first_checkpoint(ax, metrics: dict[str, Any], names: list[str]) -
     return f" (axis cut at {bottom:.3f})"
 
 
-def _accuracy_panel(ax, metrics: dict[str, Any], names: list[str]) -> None:
-    curve_panel(ax, metrics, names, "test_accuracy")
+def _accuracy_panel(ax, metrics: dict[str, Any], labels: S.Labels) -> None:
+    curve_panel(ax, metrics, labels, "test_accuracy")
     ax.set_title("(a) test accuracy")
-    ax.set_ylabel("test accuracy" + _zoom_from_first_checkpoint(ax, metrics, names))
-    several = any(len(S.runs_of(metrics, v)) > 1 for v in names)
+    ax.set_ylabel("test accuracy" + _zoom_from_first_checkpoint(ax, metrics, labels))
+    several = any(len(S.runs_of(metrics, v)) > 1 for v in labels)
     title = "line: mean; band: min–max over seeds" if several else None
     ax.legend(loc="best", fontsize=7, title=title, title_fontsize=7)
 
 
-def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) -> None:
+def _percentile_panel(ax, metrics: dict[str, Any], variant: str, label: str, letter: str) -> None:
     first = S.runs_of(metrics, variant)[0]
     seed = first["seed"]
     unit = f"unit {first['percentile_unit']}, " if "percentile_unit" in first else ""
@@ -103,27 +113,33 @@ def _percentile_panel(ax, metrics: dict[str, Any], variant: str, letter: str) ->
     ax.fill_between(
         curves["15"].steps, curves["15"].values[0], curves["85"].values[0], color="0.85"
     )
-    ax.set_title(f"({letter}) {S.label(variant)}")
+    ax.set_title(f"({letter}) {label}")
     ax.set_ylabel(f"input to a last-layer sigmoid ({unit}seed {seed})")
     ax.legend(loc="best", fontsize=7)
 
 
-def build_figure1(metrics: dict[str, Any]) -> Figure:
-    names = S.variants(metrics)
+def build_figure1(metrics: dict[str, Any], labels: S.Labels) -> Figure:
+    """Figure 1's layout for the networks of ``labels``: (a) test accuracy of all of them, then a
+    percentile panel for each network that recorded percentiles."""
     with_percentiles = [
-        v for v in names if any(r.get("percentiles") for r in S.runs_of(metrics, v))
+        v for v in labels if any(r.get("percentiles") for r in S.runs_of(metrics, v))
     ]
     n_panels = 1 + len(with_percentiles)
     fig = Figure(figsize=(4.2 * n_panels, 3.6), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    _accuracy_panel(axes[0], metrics, names)
-    for ax, variant, letter in zip(axes[1:], with_percentiles, PANEL_LETTERS[1:], strict=False):
-        _percentile_panel(ax, metrics, variant, letter)
+    _accuracy_panel(axes[0], metrics, labels)
+    for k, (ax, variant) in enumerate(zip(axes[1:], with_percentiles, strict=True), start=1):
+        _percentile_panel(ax, metrics, variant, labels[variant], _letter(k))
     # One scale for (b) and (c): the paper's point is that one drifts and the other does not.
     for ax in axes[2:]:
         ax.sharey(axes[1])
     style_steps_axes(axes)
     return fig
+
+
+def _letter(k: int) -> str:
+    """Panel letters a, b, ..., z, then aa, ab, ..."""
+    return _letter(k // 26 - 1) + chr(ord("a") + k % 26) if k >= 26 else chr(ord("a") + k)
 
 
 def style_steps_axes(axes) -> None:
@@ -148,8 +164,3 @@ def save_figure(build, out_dir: Path, stem: str) -> list[Path]:
             atomic_write_bytes(path, buffer.getvalue())
             paths.append(path)
     return paths
-
-
-def plot_figure1(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write ``figure1.png`` and ``figure1.svg`` into ``out_dir``; return their paths."""
-    return save_figure(lambda: build_figure1(metrics), out_dir, FIGURE_STEM)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bnlab.data.idx import DataError
-from bnlab.outputs.files import read_user_text
+from bnlab.files import read_user_text
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"

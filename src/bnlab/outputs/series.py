@@ -12,38 +12,19 @@ from typing import Any
 
 import numpy as np
 
-# Names the engine gives the two networks of Figure 1, in the paper's order, and how to call them.
-LABELS = {
-    "baseline": "without BN",
-    "no_bn": "without BN",
-    "bn": "with BN",
-    "bn_before": "with BN (before sigmoid)",
-    "bn_after": "with BN (after sigmoid)",
-    # Santurkar et al.'s networks (bnlab analyze)
-    "noisy_bn": "noisy BN",
-    "baseline_noisy": "without BN, noise added",
-    "lp1": "l1 normalization",
-    "lp2": "l2 normalization",
-    "lpinf": "l∞ normalization",
-}
 CHECKPOINT_INTERVAL = 10_000
 SMALL_RUN_CHECKPOINTS = 5
 PCTS = ("15", "50", "85")
 
 
-def label(variant: str) -> str:
-    """How a report names a variant; "bn-x5" (a learning-rate multiplier) is "with BN, lr x5"."""
-    base, sep, multiplier = variant.rpartition("-x")
-    if sep and base in LABELS:
-        return f"{LABELS[base]}, lr x{multiplier}"
-    return LABELS.get(variant, variant)
+# variant name -> how figures and reports call it, in the order they show the networks (an
+# experiment derives it from its typed networks: bnlab.experiments.network.Network.label)
+Labels = dict[str, str]
 
 
 def variants(metrics: dict[str, Any]) -> list[str]:
-    """Variant names, those in LABELS first in its order (baseline before BN), then the others."""
-    seen = list(dict.fromkeys(run["variant"] for run in metrics["runs"]))
-    known = [v for v in LABELS if v in seen]
-    return known + [v for v in seen if v not in LABELS]
+    """Variant names in the order their runs first appear in metrics.json."""
+    return list(dict.fromkeys(run["variant"] for run in metrics["runs"]))
 
 
 def runs_of(metrics: dict[str, Any], variant: str) -> list[dict[str, Any]]:
@@ -62,17 +43,12 @@ class Series:
         return np.isfinite(self.values).sum(axis=0)
 
     def mean(self) -> np.ndarray:
-        """Mean over the seeds that have a value; NaN where none has."""
-        n = self.finite_count()
-        total = np.where(np.isfinite(self.values), self.values, 0.0).sum(axis=0)
-        return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+        """Mean over the seeds that have a value (:func:`mean_std`); NaN where none has."""
+        return np.array([mean_std(column)[0] for column in self.values.T])
 
     def std(self) -> np.ndarray:
         """Sample standard deviation (ddof=1) over the seeds with a value; NaN below two."""
-        n = self.finite_count()
-        dev = np.where(np.isfinite(self.values), self.values - self.mean(), 0.0)
-        var = np.divide((dev**2).sum(axis=0), n - 1, out=np.full(n.shape, np.nan), where=n > 1)
-        return np.sqrt(var)
+        return np.array([mean_std(column)[1] for column in self.values.T])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Minimum and maximum over the seeds that have a value; NaN where none has."""
@@ -98,6 +74,15 @@ def mean_std(values: np.ndarray) -> tuple[float, float, int]:
     mean = float(finite.mean()) if n else float("nan")
     std = float(finite.std(ddof=1)) if n > 1 else float("nan")
     return mean, std, n
+
+
+def show_mean_std(values, fmt: str = ".4f", none: str = "—") -> str:
+    """``0.9712 ± 0.0012`` over the finite ``values`` (:func:`mean_std`), the value alone for one,
+    ``none`` for none."""
+    mean, std, n = mean_std(np.asarray(values, dtype=np.float64))
+    if n == 0:
+        return none
+    return format(mean, fmt) if n == 1 else f"{format(mean, fmt)} ± {format(std, fmt)}"
 
 
 def _curve(run: dict[str, Any], key: str) -> list[Any] | None:
@@ -136,6 +121,31 @@ def checkpoint_steps(steps: list[int] | np.ndarray) -> list[int]:
     targets = [interval * k for k in range(1, int(last // interval) + 1)] if interval > 0 else []
     chosen = [min(steps, key=lambda s, t=t: (abs(s - t), s)) for t in targets] + [last]
     return sorted(set(chosen))
+
+
+def final_accuracy(metrics: dict[str, Any], variant: str) -> float:
+    """Mean over seeds of the test accuracy at the last evaluation step (NaN if all diverged)."""
+    curve = series(metrics, variant, "test_accuracy")
+    return mean_std(curve.values[:, -1])[0] if curve.steps.size else float("nan")
+
+
+def overall_mean(metrics: dict[str, Any], variant: str, key: str) -> float:
+    """Mean of ``key`` over every evaluation step and seed with a finite value."""
+    return mean_std(series(metrics, variant, key).values.ravel())[0]
+
+
+def percentile_drift(metrics: dict[str, Any], variant: str) -> tuple[float, float] | None:
+    """Mean over seeds of how far the median and the 15-85 spread of the sigmoid input move
+    (maximum minus minimum over the evaluation steps)."""
+    p15, p50, p85 = (series(metrics, variant, f"percentiles.{q}").values for q in PCTS)
+    spread = p85 - p15
+    keep = np.isfinite(p50).any(axis=1) & np.isfinite(spread).any(axis=1)
+    if not keep.any():
+        return None
+    p50, spread = p50[keep], spread[keep]
+    median_moves = np.nanmax(p50, axis=1) - np.nanmin(p50, axis=1)
+    spread_moves = np.nanmax(spread, axis=1) - np.nanmin(spread, axis=1)
+    return float(median_moves.mean()), float(spread_moves.mean())
 
 
 def diverged(metrics: dict[str, Any], variant: str) -> list[tuple[int, int]]:

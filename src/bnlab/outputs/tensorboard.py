@@ -24,42 +24,18 @@ CURVE_TAGS = {
 PERCENTILE_TAG = "last_sigmoid_input/p{q}"
 FINAL_PREFIX = "final/"
 STATUS_TAG = "run/status"
-# Keys of a run that are neither curves nor final numbers.
-NOT_FINAL = {
-    "variant",
-    "seed",
-    "steps",
-    "percentiles",
-    "diverged_at",
-    "percentile_unit",
-    # an analysis's settings of the run (learning rate of a sweep), not measurements
-    "lr",
-    "lr_multiplier",
-    *CURVE_TAGS,
-}
 
 
-def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
-    )
-
-
-def _final_scalars(run: dict[str, Any]) -> dict[str, float]:
-    """Numbers recorded once at the end: ``{"population_test_accuracy": x}`` gives
-    ``final/population_test_accuracy``, ``{"batch_stats_test_accuracy": {"60": x}}`` gives
-    ``final/batch_stats_test_accuracy/60``."""
-    out: dict[str, float] = {}
-    for key, value in run.items():
-        if key in NOT_FINAL:
-            continue
-        if _finite(value):
-            out[FINAL_PREFIX + key] = float(value)
-        elif isinstance(value, dict):
-            for sub, v in value.items():
-                if _finite(v):
-                    out[f"{FINAL_PREFIX}{key}/{sub}"] = float(v)
-    return out
+def flat_scalars(prefix: str, tree: Any) -> dict[str, list[Any]]:
+    """The curves in a measure's recorded pytree (nested dicts whose leaves are lists aligned with
+    the steps) as tags ``prefix/key/...``; leaves that are not one number per step are skipped."""
+    if isinstance(tree, dict):
+        out: dict[str, list[Any]] = {}
+        for key, sub in tree.items():
+            out.update(flat_scalars(f"{prefix}/{key}", sub))
+        return out
+    scalar = isinstance(tree, list) and all(v is None or isinstance(v, float) for v in tree)
+    return {prefix: tree} if scalar else {}
 
 
 def _check_histograms(histograms: dict[str, np.ndarray], n_steps: int) -> None:
@@ -76,6 +52,7 @@ def _write(
     run: dict[str, Any],
     histograms: dict[str, np.ndarray],
     scalars: dict[str, list[Any]],
+    finals: dict[str, float],
 ) -> None:
     steps = [int(s) for s in run["steps"]]
     curves = {tag: run.get(key) for key, tag in CURVE_TAGS.items()} | scalars
@@ -93,8 +70,9 @@ def _write(
             if np.all(np.isfinite(row)):
                 writer.add_histogram(tag, row.astype(np.float64), step)
     if steps:
-        for tag, value in _final_scalars(run).items():
-            writer.add_scalar(tag, value, steps[-1])
+        for name, value in finals.items():
+            if value is not None and np.isfinite(value):
+                writer.add_scalar(FINAL_PREFIX + name, float(value), steps[-1])
     if run.get("diverged_at") is not None:
         step = int(run["diverged_at"])
         writer.add_text(STATUS_TAG, f"diverged at step {step}: loss became NaN or inf", step)
@@ -105,10 +83,13 @@ def write_run(
     run: dict[str, Any],
     histograms: dict[str, np.ndarray],
     scalars: dict[str, list[Any]] | None = None,
+    finals: dict[str, float] | None = None,
 ) -> Path:
-    """Write ``run`` (one entry of metrics.json["runs"]) and ``histograms`` (tag -> array of shape
-    (len(run["steps"]), n_values)) as TensorBoard events in ``logdir``, replacing what was there.
-    ``scalars`` (tag -> values aligned with the steps, None for none) adds further curves."""
+    """Write ``run`` (one entry of metrics.json["runs"]: its steps, curves and percentiles) and
+    ``histograms`` (tag -> array of shape (len(run["steps"]), n_values)) as TensorBoard events in
+    ``logdir``, replacing what was there. ``scalars`` (tag -> values aligned with the steps, None
+    for none) adds further curves; ``finals`` (name -> number) go under ``final/`` at the last
+    step."""
     logdir = Path(logdir)
     histograms = {tag: np.asarray(v) for tag, v in histograms.items()}
     _check_histograms(histograms, len(run["steps"]))
@@ -117,7 +98,7 @@ def write_run(
     try:
         writer = SummaryWriter(logdir=str(tmp), flush_secs=3600)
         try:
-            _write(writer, run, histograms, scalars or {})
+            _write(writer, run, histograms, scalars or {}, finals or {})
         finally:
             writer.close()
         if logdir.exists():

@@ -6,12 +6,14 @@ test accuracy, with diverged runs shown as diverged. A seed that diverged counts
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from bnlab.experiments.network import Network
+from bnlab.outputs.series import show_mean_std
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,15 @@ class SeedResult:
 
 @dataclass(frozen=True)
 class SweepRow:
-    variant: str
-    network: str
-    multiplier: float
+    # the network (with its learning-rate multiplier) and how the table names it without one
+    network: Network
+    name: str
     lr: float
     seeds: tuple[SeedResult, ...]
+
+    @property
+    def multiplier(self) -> float:
+        return self.network.lr_multiplier or 1.0
 
     @property
     def finished(self) -> list[SeedResult]:
@@ -75,12 +81,15 @@ def default_target(metrics: dict[str, Any], reference: str) -> float:
 
 
 def sweep_rows(
-    metrics: dict[str, Any], variants: dict[str, dict[str, Any]], target: float
+    metrics: dict[str, Any], networks: Sequence[Network], base_lr: float, target: float
 ) -> list[SweepRow]:
-    """One row per variant of ``variants`` (name -> {"network", "multiplier", "lr"}), in order."""
+    """One row per network of ``networks`` (each with its lr multiplier), in order."""
     rows = []
-    for name, info in variants.items():
-        runs = sorted((r for r in metrics["runs"] if r["variant"] == name), key=lambda r: r["seed"])
+    for network in networks:
+        runs = sorted(
+            (r for r in metrics["runs"] if r["variant"] == network.variant),
+            key=lambda r: r["seed"],
+        )
         seeds = tuple(
             SeedResult(
                 seed=r["seed"],
@@ -90,14 +99,9 @@ def sweep_rows(
             )
             for r in runs
         )
-        rows.append(SweepRow(name, info["network"], info["multiplier"], info["lr"], seeds))
+        name = dataclasses.replace(network, lr_multiplier=None).label
+        rows.append(SweepRow(network, name, base_lr * (network.lr_multiplier or 1.0), seeds))
     return rows
-
-
-def _mean_std(values: Sequence[float], fmt: str) -> str:
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt)}"
 
 
 def describe_steps(row: SweepRow) -> str:
@@ -108,7 +112,7 @@ def describe_steps(row: SweepRow) -> str:
         return "diverged"
     if not reached:
         return "not reached"
-    text = _mean_std(reached, ",.0f")
+    text = show_mean_std(reached, ",.0f")
     return text if len(reached) == n else f"{text} ({len(reached)} of {n} seeds)"
 
 
@@ -117,7 +121,7 @@ def describe_best(row: SweepRow) -> str:
     if not row.finished:
         return "diverged"
     bests = [s.best_accuracy for s in row.finished if s.best_accuracy is not None]
-    text = _mean_std(bests, ".4f") if bests else "none"
+    text = show_mean_std(bests, ".4f", none="none")
     n = len(row.seeds)
     return text if len(row.finished) == n else f"{text} ({len(row.finished)} of {n} seeds)"
 
@@ -137,7 +141,7 @@ def markdown_table(rows: Sequence[SweepRow], target: float) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row.network} | x{row.multiplier:g} | {row.lr:g} | {describe_steps(row)} "
+            f"| {row.name} | x{row.multiplier:g} | {row.lr:g} | {describe_steps(row)} "
             f"| {describe_best(row)} | {describe_divergence(row)} |"
         )
     return "\n".join(lines)

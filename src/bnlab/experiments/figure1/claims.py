@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bnlab.outputs import series as S
+from bnlab.outputs.verdicts import Verdict, cannot_judge, count_word
 
 PAPER_ACCURACY = (
     'Ioffe & Szegedy (2015), Fig. 1(a): the BN network "enjoys the higher test accuracy" over '
@@ -64,41 +65,8 @@ PRE_BNLAB = (
 )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    name: str
-    claim: str
-    theirs: str
-    ours: str
-    agrees: str  # "yes", "no", "partly" or "not comparable"
-
-
-AGREEMENT = {
-    "yes": "agrees",
-    "no": "does not agree",
-    "partly": "agrees only in part",
-    "not comparable": "cannot be compared",
-}
-
-
-def roles(metrics: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The variant names of the network without BN and of the one with BN before the sigmoid."""
-    names = S.variants(metrics)
-    plain = next((v for v in names if S.label(v) == "without BN"), None)
-    with_bn = next((v for v in names if S.label(v).startswith("with BN")), None)
-    return plain, with_bn
-
-
 def _accuracy_at(metrics: dict[str, Any], variant: str, step: int) -> tuple[float, float, int]:
     return S.mean_std(S.series(metrics, variant, "test_accuracy").at(step))
-
-
-def _count_word(k: int, n: int) -> str:
-    return "yes" if k == n else "no" if k == 0 else "partly"
-
-
-def _not_comparable(name: str, claim: str, theirs: str, why: str) -> Verdict:
-    return Verdict(name, claim, theirs, why, "not comparable")
 
 
 def accuracy_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdict:
@@ -110,39 +78,41 @@ def accuracy_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdi
         if np.isfinite(m0) and np.isfinite(m1):
             rows.append((step, m1 - m0, np.nanmax([s0, s1, 0.0])))
     if not rows:
-        return _not_comparable(name, PAPER_ACCURACY, theirs, "no step where both have a value")
-    ahead = sum(gap > 0 for _, gap, _ in rows)
+        return cannot_judge(name, PAPER_ACCURACY, theirs, "no step where both have a value")
+    ahead = [s for s, gap, _ in rows if gap > 0]
+    behind = [s for s, gap, _ in rows if gap <= 0]
     step, gap, spread = rows[-1]
-    ours = (
-        f"BN's mean is higher at {ahead} of {len(rows)} checkpoints "
-        f"({', '.join(f'{s:,}' for s, _, _ in rows)} steps); gap at {step:,} steps {gap:+.4f}"
-    )
+    ours = f"BN's mean is higher at {len(ahead)} of {len(rows)} checkpoints" + _which(ahead, behind)
+    ours += f"; gap at {step:,} steps {gap:+.4f}"
     if spread > 0:
         relation = "larger" if abs(gap) > spread else "no larger"
         ours += f", {relation} than the larger seed-to-seed std of the two ({spread:.4f})"
-    return Verdict(name, PAPER_ACCURACY, theirs, ours, _count_word(ahead, len(rows)))
+    return Verdict(name, PAPER_ACCURACY, theirs, ours, count_word(len(ahead), len(rows)))
 
 
-def _drift(metrics: dict[str, Any], variant: str) -> tuple[float, float] | None:
-    """Mean over seeds of how far the median and the 15-85 spread of the sigmoid input move
-    (maximum minus minimum over the evaluation steps)."""
-    p15, p50, p85 = (S.series(metrics, variant, f"percentiles.{q}").values for q in S.PCTS)
-    spread = p85 - p15
-    keep = np.isfinite(p50).any(axis=1) & np.isfinite(spread).any(axis=1)
-    if not keep.any():
-        return None
-    p50, spread = p50[keep], spread[keep]
-    median_moves = np.nanmax(p50, axis=1) - np.nanmin(p50, axis=1)
-    spread_moves = np.nanmax(spread, axis=1) - np.nanmin(spread, axis=1)
-    return float(median_moves.mean()), float(spread_moves.mean())
+def _which(ahead: list[int], behind: list[int]) -> str:
+    """ " (at 10,000 and 30,000 steps; not at 20,000)": exactly the checkpoints counted."""
+
+    def steps(values: list[int]) -> str:
+        return ", ".join(f"{s:,}" for s in values)
+
+    if not behind:
+        return f" (at {steps(ahead)} steps)"
+    if not ahead:
+        return f" (not at {steps(behind)} steps)"
+    return f" (at {steps(ahead)} steps; not at {steps(behind)})"
 
 
 def drift_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdict:
     name = "Fig. 1(b, c), BN keeps the sigmoid input stable"
     theirs = "drifts without BN, stable with BN"
-    d0, d1 = _drift(metrics, plain), _drift(metrics, with_bn)
+    evaluations = min(S.series(metrics, v, "percentiles.50").steps.size for v in (plain, with_bn))
+    if evaluations < 2:
+        why = "one evaluation: a drift needs percentiles at two steps at least"
+        return cannot_judge(name, PAPER_DRIFT, theirs, why if evaluations else "no percentiles")
+    d0, d1 = S.percentile_drift(metrics, plain), S.percentile_drift(metrics, with_bn)
     if d0 is None or d1 is None:
-        return _not_comparable(name, PAPER_DRIFT, theirs, "no percentiles recorded")
+        return cannot_judge(name, PAPER_DRIFT, theirs, "no percentiles recorded")
     ours = (
         f"median moves over {d0[0]:.2f} without BN vs {d1[0]:.2f} with BN; 15-85 spread over "
         f"{d0[1]:.2f} vs {d1[1]:.2f} (max - min over the evaluation steps, mean over seeds)"
@@ -152,7 +122,7 @@ def drift_verdict(metrics: dict[str, Any], plain: str, with_bn: str) -> Verdict:
         PAPER_DRIFT,
         theirs,
         ours,
-        _count_word(sum(b < a for a, b in zip(d0, d1, strict=True)), 2),
+        count_word(sum(b < a for a, b in zip(d0, d1, strict=True)), 2),
     )
 
 
@@ -174,11 +144,11 @@ def reproduction_verdict(
     steps = S.series(metrics, plain, "test_accuracy").steps
     if steps.size == 0 or steps.max() < REPRODUCTION["step"]:
         last = int(steps.max()) if steps.size else 0
-        return _not_comparable(name, claim, theirs, f"our run ends at {last:,} steps")
+        return cannot_judge(name, claim, theirs, f"our run ends at {last:,} steps")
     step = int(steps[np.argmin(np.abs(steps - REPRODUCTION["step"]))])
     m0, m1 = (_accuracy_at(metrics, v, step)[0] for v in (plain, with_bn))
     if not (np.isfinite(m0) and np.isfinite(m1)):
-        return _not_comparable(name, claim, theirs, f"a network has no value at {step:,} steps")
+        return cannot_judge(name, claim, theirs, f"a network has no value at {step:,} steps")
     checks = {
         f"BN rounds to {REPRODUCTION['bn']:.2f}": round(m1, 2) == REPRODUCTION["bn"],
         f"no BN within {lo}-{hi}": lo <= round(m0, 3) <= hi,
@@ -188,7 +158,7 @@ def reproduction_verdict(
         f"{what}: {'yes' if ok else 'no'}" for what, ok in checks.items()
     )
     ours += _setup_differs(config or {}) + ")"
-    return Verdict(name, claim, theirs, ours, _count_word(sum(checks.values()), len(checks)))
+    return Verdict(name, claim, theirs, ours, count_word(sum(checks.values()), len(checks)))
 
 
 def pre_bnlab_verdict(metrics: dict[str, Any], plain: str, with_bn: str, m: Measurement) -> Verdict:
@@ -206,19 +176,23 @@ def pre_bnlab_verdict(metrics: dict[str, Any], plain: str, with_bn: str, m: Meas
         if np.isfinite(m0) and np.isfinite(m1):
             gaps.append((m1 - m0, b1 - b0))
     if not gaps:
-        return _not_comparable(name, claim, theirs, "our run has none of these steps")
+        return cannot_judge(name, claim, theirs, "our run has none of these steps")
     ours = "BN - no BN: " + ", ".join(f"{g:+.4f}" for g, _ in gaps)
     same = sum((g > 0) == (t > 0) for g, t in gaps)
     ours += f"; the same network leads at {same} of {len(gaps)} of these steps"
-    return Verdict(name, claim, theirs, ours, _count_word(same, len(gaps)))
+    return Verdict(name, claim, theirs, ours, count_word(same, len(gaps)))
 
 
 def verdicts(
-    metrics: dict[str, Any], preset: str | None, config: dict[str, Any] | None = None
+    metrics: dict[str, Any],
+    plain: str | None,
+    with_bn: str | None,
+    preset: str | None,
+    config: dict[str, Any] | None = None,
 ) -> list[Verdict]:
-    """Each claim about Figure 1 with our numbers beside it (the first measurement only for the
-    preset it was made with; ``config`` lets a comparison say when the setups differ)."""
-    plain, with_bn = roles(metrics)
+    """Each claim about Figure 1 with our numbers beside it, for the networks named ``plain``
+    (without BN) and ``with_bn`` (the first measurement only for the preset it was made with;
+    ``config`` lets a comparison say when the setups differ)."""
     if plain is None or with_bn is None:
         return []
     out = [
@@ -242,5 +216,4 @@ def measured_paragraph(
     lead += f" (preset `{config['preset']}`)." if config.get("preset") else "."
     if seeds == 1:
         lead += " With one seed the seed-to-seed spread is unknown, so small gaps may be noise."
-    body = " ".join(f"{v.name}: {v.ours}; this {AGREEMENT[v.agrees]}." for v in found)
-    return f"{lead} {body}"
+    return f"{lead} " + " ".join(v.sentence() for v in found)

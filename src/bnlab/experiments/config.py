@@ -1,8 +1,9 @@
 """The MNIST experiment's configurations: the seed notebook's and the paper's (Section 4.1).
 
-One typed, flat config; every field can be overridden (``bnlab reproduce --lr 0.1 ...``) and is
-validated by :meth:`ExperimentConfig.validate`, which raises :class:`ConfigError` naming the
-option, what it expects and what it got.
+One typed, flat config (the fields a user sets, by the names of the CLI options and sweep files);
+it validates itself on creation (and on every ``replace``), raising :class:`ConfigError` naming the
+option, what it expects and what it got. The engine's specs (ModelSpec, TrainSpec) are built from
+it; :mod:`bnlab.experiments.fields` says every field in words (CLI help, report rows).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bnlab.engine import InputSpec, ModelSpec, OptimizerSpec, RunGroup, TrainSpec
-from bnlab.engine.model import ACTIVATIONS
+from bnlab.engine import InputSpec, ModelSpec, OptimizerSpec, TrainSpec
+from bnlab.engine.data import INPUT_MODES
+from bnlab.engine.model import ACTIVATIONS, BN_PLACEMENTS, INIT_SCHEMES, BnPlacement
+from bnlab.engine.optim import OPTIMIZERS
 from bnlab.errors import ConfigError
 
 VARIANTS = ("baseline", "bn")
@@ -54,6 +57,9 @@ class ExperimentConfig:
     # a directory of MNIST-format IDX files (Fashion-MNIST, KMNIST); None: the embedded MNIST
     data_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> ExperimentConfig:
         positive_ints = ("batch_size", "steps", "eval_every", "seeds")
         for name in positive_ints:
@@ -75,10 +81,10 @@ class ExperimentConfig:
             _check(name, getattr(self, name), 0 <= getattr(self, name) <= 1, "in [0, 1]")
         _check("momentum", self.momentum, 0 <= self.momentum < 1, "in [0, 1)")
         _choice("activation", self.activation, tuple(ACTIVATIONS))
-        _choice("bn_placement", self.bn_placement, ("before", "after"))
-        _choice("init", self.init, ("glorot_uniform", "gaussian"))
-        _choice("input", self.input, ("scale", "binary"))
-        _choice("optimizer", self.optimizer, ("rmsprop", "sgd"))
+        _choice("bn_placement", self.bn_placement, BN_PLACEMENTS[1:])
+        _choice("init", self.init, INIT_SCHEMES)
+        _choice("input", self.input, INPUT_MODES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
         _check("hidden", self.hidden, len(self.hidden) >= 1, "at least one layer size")
         _check("hidden", self.hidden, all(n >= 1 for n in self.hidden), "sizes >= 1")
         _check("variants", self.variants, len(self.variants) >= 1, "at least one variant")
@@ -94,13 +100,14 @@ class ExperimentConfig:
             if name not in known:
                 raise ConfigError(f"unknown config field {name!r}; expected one of {sorted(known)}")
         given = {k: v for k, v in overrides.items() if v is not None}
-        return dataclasses.replace(self, **given).validate()
+        return dataclasses.replace(self, **given)
 
-    def model_spec(self, variant: str) -> ModelSpec:
+    def model_spec(self, bn: BnPlacement) -> ModelSpec:
+        """The MLP of this config with BN ``bn`` ("none", "before" or "after" the activation)."""
         return ModelSpec(
             hidden=self.hidden,
             activation=self.activation,
-            bn="none" if variant == "baseline" else self.bn_placement,
+            bn=bn,
             bias_before_bn=self.bias_before_bn,
             init=self.init,
             init_std=self.init_std,
@@ -118,9 +125,8 @@ class ExperimentConfig:
             hist_examples=self.hist_examples,
         )
 
-    def groups(self) -> list[RunGroup]:
-        seeds = tuple(range(self.first_seed, self.first_seed + self.seeds))
-        return [RunGroup(v, self.model_spec(v), seeds) for v in self.variants]
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.seeds))
 
     def steps_per_epoch(self) -> int:
         return MNIST_TRAIN // self.batch_size
@@ -137,7 +143,7 @@ class ExperimentConfig:
         if unknown:
             raise ConfigError(f"config has unknown fields {unknown}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values).validate()
+        return cls(**values)
 
 
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from bnlab.outputs import series as S
 from bnlab.outputs.figures import (
-    COLORS,
     build_figure1,
+    colors,
     curve_panel,
     save_figure,
     style_steps_axes,
@@ -31,10 +31,10 @@ def _legend(ax) -> None:
     ax.legend(loc="best", fontsize=6)
 
 
-def build_accuracy_figure(metrics: dict[str, Any]) -> Figure:
+def build_accuracy_figure(metrics: dict[str, Any], labels: S.Labels) -> Figure:
     fig = Figure(figsize=(6.0, 4.0), layout="constrained")
     ax = fig.subplots()
-    curve_panel(ax, metrics, S.variants(metrics), "test_accuracy")
+    curve_panel(ax, metrics, labels, "test_accuracy")
     ax.set_title("test accuracy (line: mean; band: min–max over seeds)")
     ax.set_ylabel("test accuracy")
     _legend(ax)
@@ -42,9 +42,9 @@ def build_accuracy_figure(metrics: dict[str, Any]) -> Figure:
     return fig
 
 
-def build_ics_figure(metrics: dict[str, Any], layers: list[str]) -> Figure:
+def build_ics_figure(metrics: dict[str, Any], labels: S.Labels, layers: list[str]) -> Figure:
     """Two rows (||G - G'||, cos) and one column per layer in ``layers`` ("2", "3", ...)."""
-    names = S.variants(metrics)
+    names = labels
     fig = Figure(figsize=(PANEL[0] * len(layers), PANEL[1] * 2), layout="constrained")
     axes = fig.subplots(2, len(layers), squeeze=False)
     for col, layer in enumerate(layers):
@@ -59,16 +59,16 @@ def build_ics_figure(metrics: dict[str, Any], layers: list[str]) -> Figure:
     return fig
 
 
-def _range_band(ax, metrics: dict[str, Any], names: list[str], low: str, high: str) -> None:
-    for color, variant in zip(COLORS, names, strict=False):
+def _range_band(ax, metrics: dict[str, Any], labels: S.Labels, low: str, high: str) -> None:
+    for color, variant in zip(colors(len(labels)), labels, strict=True):
         lo, hi = (S.series(metrics, variant, f"landscape.{k}") for k in (low, high))
         ax.fill_between(lo.steps, lo.mean(), hi.mean(), color=color, alpha=0.35, linewidth=0)
-        ax.plot(lo.steps, lo.mean(), color=color, linewidth=0.6, label=S.label(variant))
+        ax.plot(lo.steps, lo.mean(), color=color, linewidth=0.6, label=labels[variant])
         ax.plot(hi.steps, hi.mean(), color=color, linewidth=0.6)
 
 
-def build_landscape_figure(metrics: dict[str, Any]) -> Figure:
-    names = S.variants(metrics)
+def build_landscape_figure(metrics: dict[str, Any], labels: S.Labels) -> Figure:
+    names = labels
     fig = Figure(figsize=(PANEL[0] * 3, PANEL[1]), layout="constrained")
     axes = fig.subplots(1, 3)
     _range_band(axes[0], metrics, names, "loss_min", "loss_max")
@@ -85,17 +85,19 @@ def build_landscape_figure(metrics: dict[str, Any]) -> Figure:
     return fig
 
 
-def plot_accuracy(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
-    return save_figure(lambda: build_accuracy_figure(metrics), out_dir, "accuracy")
+def plot_accuracy(metrics: dict[str, Any], labels: S.Labels, out_dir: Path) -> list[Path]:
+    return save_figure(lambda: build_accuracy_figure(metrics, labels), out_dir, "accuracy")
 
 
-def plot_accuracy_and_percentiles(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
-    return save_figure(lambda: build_figure1(metrics), out_dir, "accuracy_percentiles")
+def plot_accuracy_and_percentiles(
+    metrics: dict[str, Any], labels: S.Labels, out_dir: Path
+) -> list[Path]:
+    return save_figure(lambda: build_figure1(metrics, labels), out_dir, "accuracy_percentiles")
 
 
-def plot_ics(metrics: dict[str, Any], layers: list[str], out_dir: Path) -> list[Path]:
-    return save_figure(lambda: build_ics_figure(metrics, layers), out_dir, "ics")
+def plot_ics(metrics: dict[str, Any], labels: S.Labels, layers: list[str], out_dir: Path):
+    return save_figure(lambda: build_ics_figure(metrics, labels, layers), out_dir, "ics")
 
 
-def plot_landscape(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
-    return save_figure(lambda: build_landscape_figure(metrics), out_dir, "landscape")
+def plot_landscape(metrics: dict[str, Any], labels: S.Labels, out_dir: Path) -> list[Path]:
+    return save_figure(lambda: build_landscape_figure(metrics, labels), out_dir, "landscape")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.presets import ExperimentConfig, preset
-from bnlab.outputs.files import read_user_text
-from bnlab.outputs.sweep_report import cell_label
+from bnlab.experiments.config import ExperimentConfig, preset
+from bnlab.files import read_user_text
+from bnlab.outputs.report import show_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,6 +91,7 @@ class SweepConfig:
         return self.base.replace(**cell, seeds=len(self.seeds), first_seed=min(self.seeds))
 
     def to_dict(self) -> dict[str, Any]:
+        """The sweep as config.json holds it: the file, the base config, seeds and grid."""
         return {
             "source": self.source,
             "preset": self.base.preset,
@@ -99,7 +100,27 @@ class SweepConfig:
                 k: [list(v) if isinstance(v, tuple) else v for v in vs]
                 for k, vs in self.grid.items()
             },
+            "base": self.base.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        grid = {
+            k: tuple(_typed(KINDS[k], v)[1] for v in values) for k, values in data["grid"].items()
+        }
+        base = ExperimentConfig.from_dict(data["base"])
+        return cls(data["source"], base, tuple(data["seeds"]), grid)
+
+
+def cell_label(cell: dict[str, Any]) -> str:
+    """``lr=0.001, hidden=100-100``."""
+    return ", ".join(f"{k}={show_cell_value(v)}" for k, v in cell.items()) or "(no grid)"
+
+
+def show_cell_value(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "-".join(map(str, value))
+    return show_value(value)
 
 
 def _error(source: str, where: str, message: str) -> ConfigError:

@@ -1,5 +1,6 @@
 """The analyses' measurements as the engine's ``Measure``s: ``measure(spec, params, bn_state, data,
-train) -> 1-D array``, run (jitted, vmapped over seeds) at every evaluation point.
+train, key) -> pytree``, run (jitted, vmapped over seeds) at every evaluation point; each pytree's
+leaves become curves in metrics.json under the same keys.
 
 ICS and the landscape are measured on a fixed probe batch: the first ``batch_size`` training
 images, in training mode (BN with that batch's statistics, as the gradient of a step sees it).
@@ -21,10 +22,9 @@ from bnlab.engine.data import DeviceData
 from bnlab.engine.evaluate import Measure
 from bnlab.engine.model import ModelSpec, Params, State
 from bnlab.engine.train import TrainSpec
-from bnlab.experiments.analyses.ics import ics_for_optax_step
-from bnlab.experiments.analyses.landscape import loss_landscape
+from bnlab.measures import ics_for_optax_step, loss_landscape
 
-# the order of the numbers a landscape measure returns (its metrics.json keys)
+# what a landscape measure records, from bnlab.measures.Landscape
 LANDSCAPE_KEYS = (
     "loss_min",
     "loss_max",
@@ -34,8 +34,6 @@ LANDSCAPE_KEYS = (
     "loss_at_x",
     "grad_norm",
 )
-# the order of the three per-layer blocks an ICS measure returns
-ICS_KEYS = ("distance", "cosine", "grad_norm")
 
 
 def probe_batch(data: DeviceData, train: TrainSpec) -> tuple[jax.Array, jax.Array]:
@@ -52,10 +50,10 @@ def _loss(spec: ModelSpec, bn_state: State):
 
 
 def ics_measure() -> Measure:
-    """Per Dense layer (input to output): ||G - G'||_2, cos(G, G') and ||G||_2 of its weight
-    matrix, concatenated in that order (3 x number of layers values)."""
+    """Per Dense layer ("1" = input side): {"distance": ||G - G'||_2, "cosine": cos(G, G'),
+    "grad_norm": ||G||_2} of its weight matrix."""
 
-    def measure(spec, params, bn_state, data, train):
+    def measure(spec, params, bn_state, data, train, key):
         opt = make_optimizer(train.optimizer)
         ics = ics_for_optax_step(
             _loss(spec, bn_state),
@@ -66,45 +64,41 @@ def ics_measure() -> Measure:
             layers=list(range(len(params))),
             part="w",
         )
-        return jnp.concatenate([ics.distance, ics.cosine, ics.grad_norm])
+        return {
+            name: {str(k + 1): values[k] for k in range(len(params))}
+            for name, values in ics._asdict().items()
+        }
 
     return measure
 
 
 def landscape_measure(multipliers: Sequence[float]) -> Measure:
-    """Fig. 4's numbers along the gradient with step sizes ``multipliers`` x the learning rate,
-    in the order of LANDSCAPE_KEYS."""
+    """Fig. 4's numbers along the gradient with step sizes ``multipliers`` x the learning rate:
+    {name: value} for the names of LANDSCAPE_KEYS."""
 
-    def measure(spec, params, bn_state, data, train):
+    def measure(spec, params, bn_state, data, train, key):
         etas = train.optimizer.lr * jnp.asarray(multipliers, jnp.float32)
         out = loss_landscape(_loss(spec, bn_state), params, probe_batch(data, train), etas)
-        return jnp.stack([getattr(out, k) for k in LANDSCAPE_KEYS])
+        return {k: getattr(out, k) for k in LANDSCAPE_KEYS}
 
     return measure
-
-
-def _noise_key(params: Params) -> jax.Array:
-    """A key that changes whenever the parameters do, so each evaluation draws the noise afresh
-    (the engine passes a measure no step number) and the same run always draws the same."""
-    bits = jax.lax.bitcast_convert_type(jnp.sum(params[-1]["w"]), jnp.uint32)
-    return jax.random.fold_in(jax.random.key(0), bits)
 
 
 def training_percentiles_measure(batches: int) -> Measure:
     """The {15, 50, 85}th percentiles of every last-layer unit's activation input in training
     mode: ``batches`` training batches, each normalized with its own statistics, and the noise of
-    a noisy network drawn as in a training step. 3 x units values, percentile-major."""
+    a noisy network drawn as in a training step (from ``key``). {"15": per unit, ...}."""
 
-    def measure(spec, params, bn_state, data, train):
+    def measure(spec, params, bn_state, data, train, key):
         b = train.batch_size
         xs = data.x_train[: batches * b].reshape(batches, b, -1)
-        key = _noise_key(params)
 
         def acts(x):
             out = forward(spec, params, bn_state, prepare(x, train.inputs), "train", key=key)
             return out.taps[-1]["act_input"]
 
         a = jax.vmap(acts)(xs).reshape(batches * b, -1)
-        return jnp.percentile(a, jnp.asarray(PERCENTILES, jnp.float32), axis=0).reshape(-1)
+        q = jnp.percentile(a, jnp.asarray(PERCENTILES, jnp.float32), axis=0)
+        return {str(p): q[i] for i, p in enumerate(PERCENTILES)}
 
     return measure

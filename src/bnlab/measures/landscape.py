@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.analyses.ics import flat
+from bnlab.measures.ics import flat
 
 DEFAULT_MULTIPLIER_RANGE = (0.5, 4.0)
 

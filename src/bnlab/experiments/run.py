@@ -1,0 +1,290 @@
+"""The run directory, for every experiment: its file names, preparing, clearing or resuming it,
+loading the data, training the experiment's phases, and writing metrics.json, timing.json,
+TensorBoard logs, the figures and report.md.
+
+>>> from bnlab.experiments import registry, run_experiment
+>>> ics = registry.experiment("ics")
+>>> run = run_experiment(ics, ics.default_config(seeds=3), "runs/ics-3seeds")
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from bnlab.data import MNIST, load_mnist
+from bnlab.engine import RunResult, train_groups
+from bnlab.engine.devices import cpu_devices, default_mesh
+from bnlab.errors import ConfigError
+from bnlab.experiments.experiment import Experiment
+from bnlab.files import atomic_write_json, atomic_write_text
+from bnlab.outputs import tensorboard
+from bnlab.outputs.report import REPORT_FILE
+
+CONFIG_FILE, METRICS_FILE, TIMING_FILE = "config.json", "metrics.json", "timing.json"
+CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
+# config.json's key naming the experiment that wrote the directory
+EXPERIMENT_KEY = "experiment"
+# progress(steps done over all phases, total steps, latest means per network label or None)
+Progress = Callable[[int, int, dict[str, dict[str, float]] | None], None]
+
+
+def outputs(experiment: Experiment) -> tuple[str, ...]:
+    """Every name ``experiment`` writes in its run directory."""
+    figures = tuple(f"{stem}.{ext}" for stem in experiment.figure_stems for ext in ("png", "svg"))
+    every = (CONFIG_FILE, METRICS_FILE, TIMING_FILE, TENSORBOARD_DIR, REPORT_FILE, CHECKPOINT_DIR)
+    return every + figures
+
+
+def default_out_dir(experiment: Experiment, config: Any) -> Path:
+    return Path("runs") / f"{experiment.out_name(config)}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+@dataclass
+class Prepared:
+    """A checked run: valid config, data loaded, run directory ready (config.json written)."""
+
+    experiment: Experiment
+    config: Any
+    out_dir: Path
+    data: dict[str | None, MNIST]
+    resume: bool
+    started: float
+    # where the runs train: one CPU device per group, or (shards_runs) a mesh over every device
+    devices: list[jax.Device] | None
+    mesh: jax.sharding.Mesh | None
+
+
+@dataclass
+class ExperimentRun:
+    """What a run left: its directory, config, metrics, timing and files (name -> path)."""
+
+    experiment: Experiment
+    out_dir: Path
+    config: Any
+    metrics: dict[str, Any]
+    timing: dict[str, Any]
+    files: dict[str, Path]
+    results: list[RunResult]
+
+
+def config_dict(experiment: Experiment, config: Any) -> dict[str, Any]:
+    """config.json's content: the experiment's name, then its config."""
+    return {EXPERIMENT_KEY: experiment.name, **experiment.config_to_dict(config)}
+
+
+def saved_config_dict(out_dir: Path) -> dict[str, Any] | None:
+    """config.json of a run directory, or None when it has none."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: not a bnlab config ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def saved_config(experiment: Experiment, out_dir: Path) -> Any | None:
+    """The config a run directory of ``experiment`` was started with, or None without one."""
+    data = saved_config_dict(out_dir)
+    if data is None:
+        return None
+    name = data.pop(EXPERIMENT_KEY, experiment.name)
+    if name != experiment.name:
+        raise ConfigError(f"--resume: {out_dir} holds a {name!r} run, expected {experiment.name!r}")
+    try:
+        return experiment.config_from_dict(data, Path(out_dir))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"{Path(out_dir) / CONFIG_FILE}: not a {name} config ({e})") from None
+
+
+def _check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
+    if experiment.shards_runs:
+        raise ConfigError(f"--resume: a {experiment.name} run keeps no checkpoints to resume")
+    saved = saved_config_dict(out_dir)
+    if saved is None:
+        raise ConfigError(f"--resume: {out_dir} has no {CONFIG_FILE} to resume from")
+    ours = config_dict(experiment, config)
+    if saved != ours:
+        changed = [
+            f"{k} {saved.get(k)!r} -> {ours.get(k)!r}"
+            for k in dict.fromkeys([*saved, *ours])
+            if saved.get(k) != ours.get(k)
+        ]
+        raise ConfigError(
+            f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
+        )
+
+
+def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hint: str) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``overwrite``, and then delete only ``names`` (what
+    bnlab writes there): a directory holding anything else is never emptied."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: expected a directory, got a file")
+    contents = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    if not contents:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"--out {out_dir}: directory is not empty; pass {hint}--overwrite to replace it"
+        )
+    foreign = [name for name in contents if name not in names]
+    if foreign:
+        raise ConfigError(
+            f"--overwrite: {out_dir} holds files bnlab did not write ({', '.join(foreign[:5])}); "
+            "expected a bnlab run directory"
+        )
+    for name in contents:
+        path = out_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def prepare_experiment(
+    experiment: Experiment,
+    config: Any,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
+) -> Prepared:
+    """Every check that can fail on the user's input, before anything is trained; then the run
+    directory is made ready and config.json written (by process 0 only). The devices are set up
+    first, before anything starts JAX's backend (``mesh``: for an experiment that shards its
+    runs, default: every device)."""
+    from bnlab.experiments.registry import written_by_bnlab
+
+    started = time.perf_counter()
+    devices = None
+    if experiment.shards_runs:
+        mesh = mesh if mesh is not None else default_mesh()
+    else:
+        mesh, devices = None, cpu_devices(max(len(p.groups) for p in experiment.phases(config)))
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(experiment, config)
+    data = {d: load_mnist(d) for d in experiment.data_dirs(config)}
+    writer = jax.process_index() == 0
+    has_contents = out_dir.is_dir() and any(out_dir.iterdir())
+    if resume and has_contents:
+        _check_resume(experiment, config, out_dir)
+    elif writer:
+        hint = "" if experiment.shards_runs else "--resume to continue that run or "
+        clear_out_dir(out_dir, written_by_bnlab(), overwrite=overwrite, hint=hint)
+    if writer:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / CONFIG_FILE, config_dict(experiment, config))
+    resumed = resume and has_contents
+    return Prepared(experiment, config, out_dir, data, resumed, started, devices, mesh)
+
+
+def _train(prepared: Prepared, progress: Progress | None) -> tuple[list, dict[str, Any]]:
+    """Train every phase; the results in order and the summed compile/train/final times."""
+    experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
+    devices, mesh = prepared.devices, prepared.mesh
+    phases = experiment.phases(config)
+    labels = experiment.labels(config)
+    total = sum(p.train.steps for p in phases)
+    timing = {"compile_s": 0.0, "train_s": 0.0, "final_eval_s": 0.0}
+    results: list[RunResult] = []
+    done = 0
+    for k, phase in enumerate(phases):
+        checkpoint_dir = None
+        if not experiment.shards_runs:
+            sub = (CHECKPOINT_DIR,) if len(phases) == 1 else (CHECKPOINT_DIR, f"phase{k}")
+            checkpoint_dir = out_dir.joinpath(*sub)
+
+        def report(step, latest, done=done):
+            if progress is not None:
+                shown = latest and {labels.get(n.variant, n.variant): m for n, m in latest.items()}
+                progress(done + step, total, shown or None)
+
+        found, t = train_groups(
+            list(phase.groups),
+            phase.train,
+            prepared.data[phase.data_dir],
+            checkpoint_dir=checkpoint_dir,
+            resume=prepared.resume,
+            progress=report,
+            devices=devices,
+            mesh=mesh,
+        )
+        results += found
+        done += phase.train.steps
+        timing["compile_s"] += t.compile_s
+        timing["train_s"] += t.train_s
+        timing["final_eval_s"] += t.final_s
+    timing["devices"] = mesh.size if mesh is not None else len(devices)
+    return results, timing
+
+
+def run_experiment(
+    experiment: Experiment | Prepared,
+    config: Any = None,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    write_outputs: bool = True,
+) -> ExperimentRun:
+    """Train ``experiment`` with ``config`` and write its run directory ``out_dir`` (default
+    runs/<name>-<time>): config.json, metrics.json, timing.json, checkpoint/, tensorboard/, the
+    figures and report.md. ``resume`` continues an interrupted run in ``out_dir`` (same config)
+    from its last checkpoint, with the same results as an uninterrupted run; ``overwrite``
+    replaces a bnlab run directory. ``experiment`` may instead be what :func:`prepare_experiment`
+    returned (the CLI checks everything before it shows a progress bar). ``mesh``: where an
+    experiment that shards its runs trains them (default: every device). ``write_outputs`` False
+    skips TensorBoard, figures and report. Under ``jax.distributed`` only process 0 writes."""
+    if isinstance(experiment, Prepared):
+        prepared = experiment
+    else:
+        prepared = prepare_experiment(
+            experiment, config, out_dir, resume=resume, overwrite=overwrite, mesh=mesh
+        )
+    experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
+    t_setup = time.perf_counter()
+    results, timing = _train(prepared, progress)
+    timing = {"setup_s": t_setup - prepared.started, **timing}
+    t_outputs = time.perf_counter()
+    pairs = [(experiment.entry(config, r), r) for r in results]
+    pairs = experiment.ordered(config, pairs)
+    metrics = {**experiment.metrics_header(config), "runs": [e for e, _ in pairs]}
+    timing.update(experiment.timing_extra(config, timing))
+    files = {"config": out_dir / CONFIG_FILE, "metrics": out_dir / METRICS_FILE}
+    writer = jax.process_index() == 0
+    if writer:
+        atomic_write_json(files["metrics"], metrics)
+    if writer and write_outputs:
+        for entry, result in pairs:
+            logdir = out_dir / TENSORBOARD_DIR / experiment.run_name(entry)
+            scalars = {}
+            for name, tree in result.measures.items():
+                scalars.update(tensorboard.flat_scalars(name, tree))
+            tensorboard.write_run(logdir, entry, result.histograms, scalars, result.finals)
+        files["tensorboard"] = out_dir / TENSORBOARD_DIR
+        for path in experiment.figures(config, metrics, out_dir):
+            files[path.name] = path
+    timing["outputs_s"] = time.perf_counter() - t_outputs
+    timing["total_s"] = time.perf_counter() - prepared.started
+    timing["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if writer and write_outputs:
+        files["report"] = out_dir / REPORT_FILE
+        atomic_write_text(files["report"], experiment.report(config, metrics, timing))
+    if writer:
+        files["timing"] = out_dir / TIMING_FILE
+        atomic_write_json(files["timing"], timing)
+    return ExperimentRun(experiment, out_dir, config, metrics, timing, files, results)

@@ -1,0 +1,179 @@
+"""Santurkar et al. (2018), Sec. 3.1, Fig. 4: the loss landscape along the gradient (loss
+variation, gradient predictiveness, effective beta-smoothness), standard network vs BN. The
+measure itself is :func:`bnlab.measures.loss_landscape`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bnlab.errors import ConfigError
+from bnlab.experiments.network import WITH_BN, WITHOUT_BN, Network
+from bnlab.experiments.santurkar import figures as F
+from bnlab.experiments.santurkar.common import Analysis, AnalysisConfig
+from bnlab.experiments.santurkar.measures import landscape_measure
+from bnlab.measures import DEFAULT_MULTIPLIER_RANGE, step_multipliers
+from bnlab.outputs import report_tables as T
+from bnlab.outputs import series as S
+from bnlab.outputs.report import show_value
+from bnlab.outputs.verdicts import Verdict, cannot_judge, count_word
+
+# "about two orders of magnitude": a ratio of at least 10 counts as agreeing
+ORDER_OF_MAGNITUDE = 10.0
+SMOOTHNESS = ("loss range", "gradient change", "beta-smoothness")
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    # step sizes from low to high x the learning rate, this many
+    step_range: tuple[float, float] = DEFAULT_MULTIPLIER_RANGE
+    step_count: int = 8
+
+    def __post_init__(self) -> None:
+        low, high = self.step_range if len(self.step_range) == 2 else (0, -1)
+        if not 0 < low <= high < float("inf"):
+            raise ConfigError(
+                f"--step-range: expected LOW,HIGH with 0 < LOW <= HIGH, got {list(self.step_range)}"
+            )
+        if not isinstance(self.step_count, int) or self.step_count < 1:
+            raise ConfigError(f"--step-count: expected at least 1, got {self.step_count!r}")
+
+    def multipliers(self) -> list[float]:
+        return step_multipliers(*self.step_range, self.step_count)
+
+
+def smoothness(metrics: dict[str, Any], variant: str) -> dict[str, float]:
+    """Fig. 4's three numbers for ``variant``, each the mean over evaluations and seeds."""
+    hi, lo = (S.series(metrics, variant, f"landscape.{k}").values for k in ("loss_max", "loss_min"))
+    return dict(
+        zip(
+            SMOOTHNESS,
+            (
+                S.mean_std((hi - lo).ravel())[0],
+                S.overall_mean(metrics, variant, "landscape.grad_change_max"),
+                S.overall_mean(metrics, variant, "landscape.beta_smoothness"),
+            ),
+            strict=True,
+        )
+    )
+
+
+def smoother_verdicts(
+    metrics: dict[str, Any], labels: S.Labels, smoother: list[str], reference: str
+) -> list[Verdict]:
+    """Each network of ``smoother`` against ``reference`` on Fig. 4's measures."""
+    ref = smoothness(metrics, reference)
+    out = []
+    for variant in smoother:
+        ours = smoothness(metrics, variant)
+        name = f"Santurkar 3.1: {labels[variant]} smooths the landscape"
+        claim = (
+            "BN makes the loss and its gradient markedly smoother: smaller loss variation, more "
+            "predictive gradients, smaller effective beta-smoothness (Fig. 4); l_p normalization "
+            "likewise (Sec. 3.3)."
+        )
+        if not all(np.isfinite([*ref.values(), *ours.values()])):
+            why = "a network has no finite landscape measure (every seed diverged?)"
+            out.append(cannot_judge(name, claim, "all three smaller", why))
+            continue
+        wins = sum(ours[k] < ref[k] for k in ref)
+        text = "; ".join(f"{k} {ref[k]:.4g} vs {ours[k]:.4g}" for k in ref)
+        out.append(
+            Verdict(
+                name,
+                claim,
+                "all three smaller",
+                f"mean over training, {labels[reference]} vs {labels[variant]}: {text}",
+                count_word(wins, len(ref)),
+            )
+        )
+    return out
+
+
+def gap_verdict(metrics: dict[str, Any], reference: str, bn: str) -> Verdict:
+    name = "Santurkar 3.1: gradient predictiveness gap"
+    claim = (
+        "Up to about two orders of magnitude better gradient predictiveness with BN, early in "
+        "training (Fig. 4b)."
+    )
+    base, with_bn = (S.series(metrics, v, "landscape.grad_change_max") for v in (reference, bn))
+    ratio = base.mean() / with_bn.mean() if base.steps.size == with_bn.steps.size else np.array([])
+    if not np.isfinite(ratio).any():
+        return cannot_judge(name, claim, "up to ~100x", "no step where both have a measure")
+    j = int(np.nanargmax(ratio))
+    best = float(ratio[j])
+    return Verdict(
+        name,
+        claim,
+        "up to ~100x",
+        f"largest ratio standard / BN of the gradient change: {best:.1f}x at step "
+        f"{int(with_bn.steps[j]):,}",
+        "yes" if best >= ORDER_OF_MAGNITUDE else "partly" if best > 1 else "no",
+    )
+
+
+class LandscapeAnalysis(Analysis):
+    name = "landscape"
+    title = "the loss landscape along the gradient (Santurkar et al. 2018, Sec. 3.1, Fig. 4)"
+    summary_line = "Loss variation, gradient predictiveness and beta-smoothness along the gradient."
+    figure_stems = ("accuracy", "landscape")
+    settings_type = LandscapeSettings
+    options: ClassVar[dict[str, tuple[Any, str]]] = {
+        "step_range": (str | None, "Step sizes as multiples of the lr: LOW,HIGH. Default 0.5,4."),
+        "step_count": (int | None, "Number of step sizes. Default 8."),
+    }
+    figure_note = (
+        "At each evaluation, on a fixed probe batch (the first training batch) in training mode, "
+        "the parameters move along -g by each step size; the bands show the range over the step "
+        "sizes (mean over seeds)."
+    )
+    thresholds = f"'Orders of magnitude' agrees from a ratio of {ORDER_OF_MAGNITUDE:g}."
+
+    def settings_from_options(self, step_range: str | None, step_count: int | None):
+        d = LandscapeSettings()
+        if step_range is not None:
+            try:
+                low, high = (float(v) for v in step_range.split(","))
+            except ValueError:
+                raise ConfigError(
+                    f"--step-range: expected LOW,HIGH (two numbers), got {step_range!r}"
+                ) from None
+            d = LandscapeSettings((low, high), d.step_count)
+        return LandscapeSettings(d.step_range, d.step_count if step_count is None else step_count)
+
+    def networks(self, config: AnalysisConfig) -> list[Network]:
+        return [WITHOUT_BN, WITH_BN]
+
+    def measures(self, config: AnalysisConfig):
+        return {"landscape": landscape_measure(config.settings.multipliers())}
+
+    def figures(self, config: AnalysisConfig, metrics: dict[str, Any], out_dir: Path):
+        labels = self.labels(config)
+        return F.plot_accuracy(metrics, labels, out_dir) + F.plot_landscape(
+            metrics, labels, out_dir
+        )
+
+    def setup_extra(self, config: AnalysisConfig) -> list[list[str]]:
+        return [["step sizes (x lr)", show_value(config.settings.multipliers())]]
+
+    def results_section(self, config: AnalysisConfig, metrics: dict[str, Any]) -> str:
+        rows = [
+            [
+                label,
+                *(f"{x:.4g}" if np.isfinite(x) else "—" for x in smoothness(metrics, v).values()),
+            ]
+            for v, label in self.labels(config).items()
+        ]
+        head = ["network", "loss range", "max gradient change", "effective beta-smoothness"]
+        return "Mean over evaluations and seeds:\n\n" + T.md_table(head, rows)
+
+    def verdicts(self, config: AnalysisConfig, metrics: dict[str, Any]) -> list[Verdict]:
+        labels = self.labels(config)
+        plain, bn = WITHOUT_BN.variant, WITH_BN.variant
+        return [*smoother_verdicts(metrics, labels, [bn], plain), gap_verdict(metrics, plain, bn)]
+
+
+LANDSCAPE_ANALYSIS = LandscapeAnalysis()
