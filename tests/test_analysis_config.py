@@ -12,7 +12,7 @@ from bnlab.errors import ConfigError
 from bnlab.experiments import registry
 from bnlab.experiments.config import PAPER
 from bnlab.experiments.network import WITH_BN, WITHOUT_BN, Network
-from bnlab.experiments.run import config_dict
+from bnlab.experiments.rundir import config_dict
 from bnlab.experiments.santurkar import AnalysisConfig
 from bnlab.experiments.santurkar.landscape import LandscapeSettings
 from bnlab.experiments.santurkar.lp_norm import LP_NETWORKS

@@ -15,7 +15,7 @@ from bnlab.data import DataError
 from bnlab.errors import BnlabError, ConfigError
 from bnlab.experiments import PAPER, SWEEP, parse_sweep, registry, run_experiment
 from bnlab.experiments.merge import merged_report
-from bnlab.experiments.run import config_dict
+from bnlab.experiments.rundir import config_dict
 
 ICS = registry.analysis("ics")
 

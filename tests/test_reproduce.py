@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bnlab.experiments import FIGURE1, SEED, ExperimentConfig
-from bnlab.experiments.run import outputs
+from bnlab.experiments.rundir import outputs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

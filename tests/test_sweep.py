@@ -21,7 +21,7 @@ from bnlab.engine.devices import run_mesh
 from bnlab.engine.optim import OptimizerSpec, make_optimizer, set_hyperparams
 from bnlab.errors import ConfigError
 from bnlab.experiments import SWEEP, run_experiment
-from bnlab.experiments.run import outputs, saved_config
+from bnlab.experiments.rundir import outputs, saved_config
 from bnlab.experiments.sweep import load_sweep, parse_sweep, plan, program_groups
 
 ISSUE_EXAMPLE = """\

@@ -20,7 +20,8 @@ from rich.table import Table
 from bnlab.cli.progress import training_progress
 from bnlab.cli.reproduce import build_config
 from bnlab.experiments import ANALYSES, ExperimentRun
-from bnlab.experiments.run import prepare_experiment, run_experiment, saved_config
+from bnlab.experiments.run import prepare_experiment, run_experiment
+from bnlab.experiments.rundir import saved_config
 from bnlab.experiments.santurkar import Analysis, AnalysisConfig
 from bnlab.outputs.verdicts import AGREEMENT
 

@@ -23,7 +23,8 @@ from bnlab.experiments import FIGURE1, ExperimentRun, model_summaries
 from bnlab.experiments.config import ExperimentConfig, preset
 from bnlab.experiments.fields import FIELD_HELP
 from bnlab.experiments.network import VARIANTS
-from bnlab.experiments.run import prepare_experiment, run_experiment, saved_config
+from bnlab.experiments.run import prepare_experiment, run_experiment
+from bnlab.experiments.rundir import saved_config
 from bnlab.outputs.series import show_mean_std
 
 PRESET_HELP = "seed (the notebook's setup) or paper (Section 4.1). [default: seed]"

@@ -19,8 +19,7 @@ import numpy as np
 from bnlab.data import DataError
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
-from bnlab.experiments.registry import experiment_of
-from bnlab.experiments.run import CONFIG_FILE, EXPERIMENT_KEY
+from bnlab.experiments.rundir import CONFIG_FILE, EXPERIMENT_KEY, experiment_of
 from bnlab.outputs import report_tables as T
 from bnlab.outputs.rundir import RunDir, load_run_dir
 

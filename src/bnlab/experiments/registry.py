@@ -5,9 +5,6 @@ Adding an analysis: its file in experiments/santurkar/ and one line in ANALYSES.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.figure1 import FIGURE1
@@ -46,23 +43,3 @@ def analysis(name: str) -> Analysis:
         names = ", ".join(a.name for a in ANALYSES)
         raise ConfigError(f"analysis: expected one of {names}, got {name!r}")
     return found
-
-
-def written_by_bnlab() -> tuple[str, ...]:
-    """Every name any experiment writes in a run directory (what --overwrite may delete)."""
-    from bnlab.experiments.run import outputs
-
-    return tuple(dict.fromkeys(n for e in EXPERIMENTS.values() for n in outputs(e)))
-
-
-def experiment_of(config: dict[str, Any], run_dir: Path) -> Experiment:
-    """The experiment that wrote a run directory with this config.json."""
-    from bnlab.experiments.run import CONFIG_FILE, EXPERIMENT_KEY
-
-    name = config.get(EXPERIMENT_KEY)
-    if not isinstance(name, str) or name not in EXPERIMENTS:
-        raise ConfigError(
-            f'{run_dir / CONFIG_FILE}: expected "{EXPERIMENT_KEY}": one of '
-            f"{', '.join(EXPERIMENTS)} (a run directory of this bnlab version), got {name!r}"
-        )
-    return EXPERIMENTS[name]

@@ -1,6 +1,6 @@
-"""The run directory, for every experiment: its file names, preparing, clearing or resuming it,
-loading the data, training the experiment's phases, and writing metrics.json, timing.json,
-TensorBoard logs, the figures and report.md.
+"""Running any experiment: preparing its run directory (:mod:`bnlab.experiments.rundir`), loading
+the data, placing the runs on devices, training the experiment's phases, and writing
+metrics.json, timing.json, TensorBoard logs, the figures and report.md.
 
 >>> from bnlab.experiments import registry, run_experiment
 >>> ics = registry.experiment("ics")
@@ -9,13 +9,10 @@ TensorBoard logs, the figures and report.md.
 
 from __future__ import annotations
 
-import json
 import resource
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +23,24 @@ from bnlab.engine import RunResult, train_groups
 from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
+from bnlab.experiments.rundir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    METRICS_FILE,
+    TENSORBOARD_DIR,
+    TIMING_FILE,
+    check_resume,
+    clear_out_dir,
+    config_dict,
+    default_out_dir,
+    written_by_bnlab,
+)
 from bnlab.files import atomic_write_json, atomic_write_text
 from bnlab.outputs import tensorboard
 from bnlab.outputs.report import REPORT_FILE
 
-CONFIG_FILE, METRICS_FILE, TIMING_FILE = "config.json", "metrics.json", "timing.json"
-CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
-# config.json's key naming the experiment that wrote the directory
-EXPERIMENT_KEY = "experiment"
 # progress(steps done over all phases, total steps, latest means per network label or None)
 Progress = Callable[[int, int, dict[str, dict[str, float]] | None], None]
-
-
-def outputs(experiment: Experiment) -> tuple[str, ...]:
-    """Every name ``experiment`` writes in its run directory."""
-    figures = tuple(f"{stem}.{ext}" for stem in experiment.figure_stems for ext in ("png", "svg"))
-    every = (CONFIG_FILE, METRICS_FILE, TIMING_FILE, TENSORBOARD_DIR, REPORT_FILE, CHECKPOINT_DIR)
-    return every + figures
-
-
-def default_out_dir(experiment: Experiment, config: Any) -> Path:
-    return Path("runs") / f"{experiment.out_name(config)}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 @dataclass
@@ -77,80 +71,6 @@ class ExperimentRun:
     results: list[RunResult]
 
 
-def config_dict(experiment: Experiment, config: Any) -> dict[str, Any]:
-    """config.json's content: the experiment's name, then its config."""
-    return {EXPERIMENT_KEY: experiment.name, **experiment.config_to_dict(config)}
-
-
-def saved_config_dict(out_dir: Path) -> dict[str, Any] | None:
-    """config.json of a run directory, or None when it has none."""
-    path = Path(out_dir) / CONFIG_FILE
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: not a bnlab config ({e})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def saved_config(experiment: Experiment, out_dir: Path) -> Any | None:
-    """The config a run directory of ``experiment`` was started with, or None without one."""
-    data = saved_config_dict(out_dir)
-    if data is None:
-        return None
-    name = data.pop(EXPERIMENT_KEY, experiment.name)
-    if name != experiment.name:
-        raise ConfigError(f"--resume: {out_dir} holds a {name!r} run, expected {experiment.name!r}")
-    try:
-        return experiment.config_from_dict(data, Path(out_dir))
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ConfigError(f"{Path(out_dir) / CONFIG_FILE}: not a {name} config ({e})") from None
-
-
-def _check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
-    if experiment.shards_runs:
-        raise ConfigError(f"--resume: a {experiment.name} run keeps no checkpoints to resume")
-    saved = saved_config_dict(out_dir)
-    if saved is None:
-        raise ConfigError(f"--resume: {out_dir} has no {CONFIG_FILE} to resume from")
-    ours = config_dict(experiment, config)
-    if saved != ours:
-        changed = [
-            f"{k} {saved.get(k)!r} -> {ours.get(k)!r}"
-            for k in dict.fromkeys([*saved, *ours])
-            if saved.get(k) != ours.get(k)
-        ]
-        raise ConfigError(
-            f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
-        )
-
-
-def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hint: str) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``overwrite``, and then delete only ``names`` (what
-    bnlab writes there): a directory holding anything else is never emptied."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: expected a directory, got a file")
-    contents = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
-    if not contents:
-        return
-    if not overwrite:
-        raise ConfigError(
-            f"--out {out_dir}: directory is not empty; pass {hint}--overwrite to replace it"
-        )
-    foreign = [name for name in contents if name not in names]
-    if foreign:
-        raise ConfigError(
-            f"--overwrite: {out_dir} holds files bnlab did not write ({', '.join(foreign[:5])}); "
-            "expected a bnlab run directory"
-        )
-    for name in contents:
-        path = out_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
 def prepare_experiment(
     experiment: Experiment,
     config: Any,
@@ -164,8 +84,6 @@ def prepare_experiment(
     directory is made ready and config.json written (by process 0 only). The devices are set up
     first, before anything starts JAX's backend (``mesh``: for an experiment that shards its
     runs, default: every device)."""
-    from bnlab.experiments.registry import written_by_bnlab
-
     started = time.perf_counter()
     devices = None
     if experiment.shards_runs:
@@ -179,7 +97,7 @@ def prepare_experiment(
     writer = jax.process_index() == 0
     has_contents = out_dir.is_dir() and any(out_dir.iterdir())
     if resume and has_contents:
-        _check_resume(experiment, config, out_dir)
+        check_resume(experiment, config, out_dir)
     elif writer:
         hint = "" if experiment.shards_runs else "--resume to continue that run or "
         clear_out_dir(out_dir, written_by_bnlab(), overwrite=overwrite, hint=hint)

@@ -1,0 +1,123 @@
+"""A run directory's names and its config.json, for every experiment: what bnlab writes there
+(and so what --overwrite may delete), refusing or clearing a directory, which experiment wrote it,
+and the config a run was started with (for --resume and `bnlab report`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bnlab.errors import ConfigError
+from bnlab.experiments.experiment import Experiment
+from bnlab.experiments.registry import EXPERIMENTS
+from bnlab.outputs.report import REPORT_FILE
+
+CONFIG_FILE, METRICS_FILE, TIMING_FILE = "config.json", "metrics.json", "timing.json"
+CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
+# config.json's key naming the experiment that wrote the directory
+EXPERIMENT_KEY = "experiment"
+
+
+def outputs(experiment: Experiment) -> tuple[str, ...]:
+    """Every name ``experiment`` writes in its run directory."""
+    figures = tuple(f"{stem}.{ext}" for stem in experiment.figure_stems for ext in ("png", "svg"))
+    every = (CONFIG_FILE, METRICS_FILE, TIMING_FILE, TENSORBOARD_DIR, REPORT_FILE, CHECKPOINT_DIR)
+    return every + figures
+
+
+def written_by_bnlab() -> tuple[str, ...]:
+    """Every name any experiment writes in a run directory (what --overwrite may delete)."""
+    return tuple(dict.fromkeys(n for e in EXPERIMENTS.values() for n in outputs(e)))
+
+
+def experiment_of(config: dict[str, Any], run_dir: Path) -> Experiment:
+    """The experiment that wrote a run directory with this config.json."""
+    name = config.get(EXPERIMENT_KEY)
+    if not isinstance(name, str) or name not in EXPERIMENTS:
+        raise ConfigError(
+            f'{run_dir / CONFIG_FILE}: expected "{EXPERIMENT_KEY}": one of '
+            f"{', '.join(EXPERIMENTS)} (a run directory of this bnlab version), got {name!r}"
+        )
+    return EXPERIMENTS[name]
+
+
+def default_out_dir(experiment: Experiment, config: Any) -> Path:
+    return Path("runs") / f"{experiment.out_name(config)}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def config_dict(experiment: Experiment, config: Any) -> dict[str, Any]:
+    """config.json's content: the experiment's name, then its config."""
+    return {EXPERIMENT_KEY: experiment.name, **experiment.config_to_dict(config)}
+
+
+def saved_config_dict(out_dir: Path) -> dict[str, Any] | None:
+    """config.json of a run directory, or None when it has none."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: not a bnlab config ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def saved_config(experiment: Experiment, out_dir: Path) -> Any | None:
+    """The config a run directory of ``experiment`` was started with, or None without one."""
+    data = saved_config_dict(out_dir)
+    if data is None:
+        return None
+    name = data.pop(EXPERIMENT_KEY, experiment.name)
+    if name != experiment.name:
+        raise ConfigError(f"--resume: {out_dir} holds a {name!r} run, expected {experiment.name!r}")
+    try:
+        return experiment.config_from_dict(data, Path(out_dir))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"{Path(out_dir) / CONFIG_FILE}: not a {name} config ({e})") from None
+
+
+def check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
+    if experiment.shards_runs:
+        raise ConfigError(f"--resume: a {experiment.name} run keeps no checkpoints to resume")
+    saved = saved_config_dict(out_dir)
+    if saved is None:
+        raise ConfigError(f"--resume: {out_dir} has no {CONFIG_FILE} to resume from")
+    ours = config_dict(experiment, config)
+    if saved != ours:
+        changed = [
+            f"{k} {saved.get(k)!r} -> {ours.get(k)!r}"
+            for k in dict.fromkeys([*saved, *ours])
+            if saved.get(k) != ours.get(k)
+        ]
+        raise ConfigError(
+            f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
+        )
+
+
+def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hint: str) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``overwrite``, and then delete only ``names`` (what
+    bnlab writes there): a directory holding anything else is never emptied."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: expected a directory, got a file")
+    contents = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    if not contents:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"--out {out_dir}: directory is not empty; pass {hint}--overwrite to replace it"
+        )
+    foreign = [name for name in contents if name not in names]
+    if foreign:
+        raise ConfigError(
+            f"--overwrite: {out_dir} holds files bnlab did not write ({', '.join(foreign[:5])}); "
+            "expected a bnlab run directory"
+        )
+    for name in contents:
+        path = out_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
