@@ -1,11 +1,15 @@
 """The `bnlab` command: a thin layer that parses options and calls the importable API.
 
-Every user error (a bad file, an out-of-range option) is a :class:`bnlab.errors.BnlabError`;
-``main`` prints it as one line on stderr and exits with status 2, like a usage error.
+Every user error is one line on stderr and exit status 2: bnlab's own
+(:class:`bnlab.errors.BnlabError`: a bad file, an out-of-range option), the command line's (an
+unknown option, a value of the wrong type) and the system's (a path that cannot be written, a
+full disk). Anything else is bnlab's fault: "bnlab: internal error" in one line and exit status 1;
+``bnlab --debug ...`` (or BNLAB_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -42,18 +46,56 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+DEBUG = "BNLAB_DEBUG"
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an internal error (or BNLAB_DEBUG=1)."
+    ),
 ) -> None:
     """Batch Normalization as Ioffe & Szegedy (2015) specify it, and the experiments around it."""
+    if debug:
+        os.environ[DEBUG] = "1"
+
+
+def _fail(message: str, code: int) -> None:
+    print("bnlab: " + " ".join(message.split()), file=sys.stderr)
+    sys.exit(code)
+
+
+def _command_line_error(e: Exception) -> bool:
+    """A usage error of the command-line parser (typer's click): it has an exit code and a
+    message, and names the command it happened in."""
+    return hasattr(e, "exit_code") and hasattr(e, "format_message") and hasattr(e, "ctx")
 
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
     except BnlabError as e:
-        print(f"bnlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {e}", 2)
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        _fail(f"error: {e.strerror or e}{where}", 2)
+    except Exception as e:
+        if _command_line_error(e):
+            if type(e).__name__ == "NoArgsIsHelpError":  # `bnlab` alone: its help
+                print(e.format_message(), file=sys.stderr)
+                sys.exit(e.exit_code)
+            command = e.ctx.command_path if e.ctx is not None else "bnlab"
+            _fail(f"error: {e.format_message()} (see '{command} -h')", e.exit_code)
+        if type(e).__name__ == "Abort":
+            _fail("aborted", 1)
+        if os.environ.get(DEBUG) == "1":
+            raise
+        _fail(
+            f"internal error: {type(e).__name__}: {e} (a bug in bnlab; rerun with "
+            "`bnlab --debug ...` or BNLAB_DEBUG=1 for the traceback)",
+            1,
+        )
+    sys.exit(code or 0)

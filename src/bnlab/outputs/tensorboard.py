@@ -24,6 +24,7 @@ CURVE_TAGS = {
 PERCENTILE_TAG = "last_sigmoid_input/p{q}"
 FINAL_PREFIX = "final/"
 STATUS_TAG = "run/status"
+SKIPPED_TAG = "run/skipped_histograms"
 
 
 def flat_scalars(prefix: str, tree: Any) -> dict[str, list[Any]]:
@@ -64,11 +65,25 @@ def _write(
         for step, value in zip(steps, values, strict=False):
             if value is not None:
                 writer.add_scalar(PERCENTILE_TAG.format(q=q), float(value), step)
+    skipped = 0
     for tag, values in histograms.items():
         for step, row in zip(steps, np.asarray(values), strict=True):
             # A row with a NaN or inf is from a diverged step; a histogram of it means nothing.
-            if np.all(np.isfinite(row)):
+            if not np.all(np.isfinite(row)):
+                skipped += 1
+                continue
+            try:
                 writer.add_histogram(tag, row.astype(np.float64), step)
+            except ValueError:
+                # values so large that the bins overflow (an exploding network): no histogram
+                skipped += 1
+    if skipped:
+        writer.add_text(
+            SKIPPED_TAG,
+            f"{skipped} histogram(s) not written: their values were NaN, inf or too large to bin "
+            "(a diverged or exploding network)",
+            steps[-1],
+        )
     if steps:
         for name, value in finals.items():
             if value is not None and np.isfinite(value):

@@ -1,0 +1,103 @@
+"""Errors as a user meets them: one line on stderr, exit status 2 for anything the user (or the
+system) caused, "internal error" and status 1 for bnlab's own bugs, the traceback only on request;
+and an exploding network is an outcome with a report, not a crash."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from bnlab.cli import main
+from bnlab.experiments import FIGURE1, preset, run_experiment
+from bnlab.outputs.tensorboard import SKIPPED_TAG, write_run
+
+
+def bnlab_here(capsys, monkeypatch, *args):
+    """`bnlab ARGS` in this process: its exit status and stderr."""
+    monkeypatch.setattr(sys, "argv", ["bnlab", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reproduce", "--steps", "x"], "Invalid value for '--steps'"),
+        (["reproduce", "--bogus"], "No such option: --bogus"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["analyze", "ics", "--seeds", "1.5"], "Invalid value for '--seeds'"),
+        (["sweep"], "Missing argument 'config'"),
+        (["report", "--out"], "Option '--out' requires an argument"),
+    ],
+)
+def test_command_line_errors_are_one_line_with_a_help_hint(capsys, monkeypatch, args, message):
+    code, stderr = bnlab_here(capsys, monkeypatch, *args)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("bnlab: error: ")
+    assert message in stderr and "-h')" in stderr
+
+
+def test_a_path_under_a_file_is_a_user_error(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("not a directory")
+    out = tmp_path / "file" / "run"
+    code, stderr = bnlab_here(capsys, monkeypatch, "reproduce", "--steps", "20", "--out", str(out))
+    assert code == 2
+    assert stderr == f"bnlab: error: Not a directory: {out}\n"
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("boom")
+
+
+def test_an_internal_error_is_one_line_and_status_1(capsys, monkeypatch):
+    monkeypatch.delenv("BNLAB_DEBUG", raising=False)
+    monkeypatch.setattr("bnlab.cli.data.load_mnist", _boom)
+    code, stderr = bnlab_here(capsys, monkeypatch, "data", "info")
+    assert code == 1
+    assert stderr.count("\n") == 1
+    assert stderr.startswith("bnlab: internal error: RuntimeError: boom (a bug in bnlab; rerun")
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_debug_shows_the_traceback(monkeypatch, how):
+    monkeypatch.delenv("BNLAB_DEBUG", raising=False)
+    monkeypatch.setattr("bnlab.cli.data.load_mnist", _boom)
+    if how == "env":
+        monkeypatch.setenv("BNLAB_DEBUG", "1")
+    argv = ["bnlab", "data", "info"] if how == "env" else ["bnlab", "--debug", "data", "info"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(RuntimeError, match="boom"):
+        main()
+
+
+def test_histograms_of_values_too_large_to_bin_are_skipped_and_counted(tmp_path):
+    run = {"steps": [1, 2], "test_accuracy": [0.5, 0.6]}
+    huge = np.array([[1e300, -1e300, 3e299], [0.1, 0.2, 0.3]])
+    logdir = write_run(tmp_path / "run", run, {"layer1/bn_input": huge})
+    events = EventAccumulator(str(logdir), size_guidance={"histograms": 0, "tensors": 0}).Reload()
+    assert [e.step for e in events.Histograms("layer1/bn_input")] == [2]
+    note = events.Tensors(f"{SKIPPED_TAG}/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert note.startswith("1 histogram(s) not written")
+
+
+@pytest.mark.slow
+def test_an_exploding_network_still_gets_its_figure_report_and_logs(tmp_path):
+    """lr 1e28: the BN network diverges at step 2, the other's activations reach ~1e26."""
+    config = preset("paper").replace(lr=1e28, steps=200, eval_every=100, hidden=(32, 32))
+    run = run_experiment(FIGURE1, config, tmp_path / "run")
+    assert {r["variant"]: r["diverged_at"] for r in run.metrics["runs"]} == {
+        "baseline": None,
+        "bn": 2,
+    }
+    for name in ("report.md", "figure1.png", "figure1.svg", "timing.json"):
+        assert (tmp_path / "run" / name).exists()
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "with BN, seed 0: diverged at step 2" in report
+    assert sorted(p.name for p in (tmp_path / "run" / "tensorboard").iterdir()) == [
+        "baseline-seed0",
+        "bn-seed0",
+    ]
