@@ -212,7 +212,7 @@ def test_bad_settings_are_refused(make, message):
         (
             "noisy-bn",
             {"noise_mean": "1,-1", "noise_scale": None, "noise_jitter": None, "noise_std": None},
-            "--noise-mean: expected LOW <= HIGH, got '1,-1'",
+            "--noise-mean: expected finite LOW <= HIGH, got '1,-1'",
         ),
         (
             "noisy-bn",

@@ -250,8 +250,8 @@ USER_ERRORS = [
     (["analyze", "landscape", "--step-range", "4,0.5"], "--step-range: expected LOW,HIGH with"),
     (["analyze", "landscape", "--step-range", "4,1"], "0 < LOW <= HIGH, got [4.0, 1.0]"),
     (["analyze", "lp-norm", "--step-count", "0"], "--step-count: expected at least 1, got 0"),
-    (["analyze", "noisy-bn", "--noise-scale", "2,1"], "--noise-scale: expected LOW <= HIGH"),
-    (["analyze", "noisy-bn", "--noise-mean", "1,-1"], "--noise-mean: expected LOW <= HIGH"),
+    (["analyze", "noisy-bn", "--noise-scale", "2,1"], "--noise-scale: expected finite LOW <= HIGH"),
+    (["analyze", "noisy-bn", "--noise-mean", "1,-1"], "--noise-mean: expected finite LOW <= HIGH"),
     (["report", "no-such-dir"], "no-such-dir: not a directory"),
 ]
 

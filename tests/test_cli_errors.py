@@ -101,3 +101,65 @@ def test_an_exploding_network_still_gets_its_figure_report_and_logs(tmp_path):
         "baseline-seed0",
         "bn-seed0",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reproduce", "--preset", ""], "--preset: expected one of seed, paper, got ''"),
+        (["reproduce", "--resume"], "--resume: expected --out DIR"),
+        (["reproduce", "--first-seed", "99999999999999"], "--first-seed: expected seeds up to"),
+        (["reproduce", "--seeds", "3", "--first-seed", "2147483646"], "expected seeds up to"),
+        (
+            ["reproduce", "--steps", "9223372036854775807"],
+            "--steps: expected at most 2,147,483,647",
+        ),
+        (["summary", "--hidden", "99999999999999999999999"], "--hidden: expected sizes <= 65,536"),
+        (["analyze", "noisy-bn", "--noise-mean", "nan,nan"], "--noise-mean: expected finite"),
+        (["analyze", "noisy-bn", "--noise-mean", "0,inf"], "--noise-mean: expected finite"),
+        (["analyze", "noisy-bn", "--noise-std", "nan"], "--noise-std must be a finite number"),
+        (["analyze", "noisy-bn", "--noise-jitter", "inf"], "--noise-jitter must be a finite"),
+        (["analyze", "noisy-bn", "--noise-scale", "-1,-0.5"], "--noise-scale LOW must be > 0"),
+        (["analyze", "landscape", "--step-range", "0.5,inf"], "--step-range: expected LOW,HIGH"),
+        (["analyze", "lr-sweep", "--lr", "10", "--multipliers", "1e308"], "lr 10 x 1e+308"),
+        (["analyze", "lr-sweep", "--multipliers", "1,1"], "--multipliers: expected distinct"),
+    ],
+)
+def test_values_that_make_no_sense_are_refused_before_anything_is_written(
+    tmp_path, capsys, monkeypatch, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    code, stderr = bnlab_here(capsys, monkeypatch, *args)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("bnlab: error: ")
+    assert message in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected a sweep (fields or a [grid]); the file has none"),
+        ("# only a comment\n", "expected a sweep (fields or a [grid]); the file has none"),
+        ("seeds = [0, 1]\nfirst_seed = 3\n", "first_seed: a seeds list names its seeds"),
+    ],
+)
+def test_sweep_files_that_say_nothing_or_contradict_themselves(
+    tmp_path, capsys, monkeypatch, text, message
+):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    code, stderr = bnlab_here(capsys, monkeypatch, "sweep", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert stderr.startswith(f"bnlab: error: {path}: ") and stderr.count("\n") == 1
+    assert message in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_file_with_a_byte_order_mark_is_read(tmp_path):
+    from bnlab.experiments import load_sweep
+
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(b"\xef\xbb\xbfsteps = 20\n[grid]\nlr = [0.001, 0.003]\n")
+    sweep = load_sweep(path)
+    assert sweep.base.steps == 20 and sweep.grid == {"lr": (0.001, 0.003)}

@@ -55,7 +55,7 @@ def build_config(
 ) -> ExperimentConfig:
     """The preset (or ``base``, a resumed run's config) with the options given on the command
     line applied; ``--epochs`` is converted to steps at the resolved batch size."""
-    config = base if base is not None else preset(preset_name or "seed")
+    config = base if base is not None else preset("seed" if preset_name is None else preset_name)
     if base is not None and preset_name is not None and preset_name != base.preset:
         raise ConfigError(
             f"--preset: the run being resumed is {base.preset!r}, got {preset_name!r}"

@@ -11,6 +11,7 @@ and a_ij <- s_ij * a_ij + m_ij. The caller gives one key per layer and step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -32,6 +33,11 @@ class NoiseConfig:
     scale_std: float = 0.1
 
     def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not math.isfinite(value):
+                raise ConfigError(f"noise.{name} must be a finite number, got {value}")
+        if self.scale_low <= 0:
+            raise ConfigError(f"noise.scale_low must be > 0 (a scale), got {self.scale_low}")
         for low, high in (("mean_low", "mean_high"), ("scale_low", "scale_high")):
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError(

@@ -20,6 +20,9 @@ from bnlab.errors import ConfigError
 
 VARIANTS = ("baseline", "bn")
 MNIST_TRAIN = 60_000
+INT32_MAX = 2**31 - 1
+# a hidden layer wider than this is a typo, not an MLP for MNIST on this machine
+MAX_WIDTH = 65_536
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,13 @@ class ExperimentConfig:
             self.batch_size <= MNIST_TRAIN,
             f"at most {MNIST_TRAIN}",
         )
+        _check("first_seed", self.first_seed, isinstance(self.first_seed, int), "an integer")
         _check("first_seed", self.first_seed, self.first_seed >= 0, "at least 0")
+        # the engine counts steps and draws seeds as int32
+        _check("steps", self.steps, self.steps <= INT32_MAX, f"at most {INT32_MAX:,}")
+        last_seed = self.first_seed + self.seeds - 1
+        _check("first_seed", self.first_seed, last_seed <= INT32_MAX, f"seeds up to {INT32_MAX:,}")
+        _check("preset", self.preset, bool(self.preset), "a preset's name")
         _check("hist_examples", self.hist_examples, self.hist_examples >= 1, "at least 1")
         for name in ("lr", "init_std", "bn_eps", "opt_eps"):
             value = getattr(self, name)
@@ -87,6 +96,7 @@ class ExperimentConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _check("hidden", self.hidden, len(self.hidden) >= 1, "at least one layer size")
         _check("hidden", self.hidden, all(n >= 1 for n in self.hidden), "sizes >= 1")
+        _check("hidden", self.hidden, max(self.hidden) <= MAX_WIDTH, f"sizes <= {MAX_WIDTH:,}")
         _check("variants", self.variants, len(self.variants) >= 1, "at least one variant")
         for v in self.variants:
             _choice("variants", v, VARIANTS)

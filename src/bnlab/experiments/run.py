@@ -85,6 +85,8 @@ def prepare_experiment(
     first, before anything starts JAX's backend (``mesh``: for an experiment that shards its
     runs, default: every device)."""
     started = time.perf_counter()
+    if resume and out_dir is None:
+        raise ConfigError("--resume: expected --out DIR, the run to continue; got no --out")
     devices = None
     if experiment.shards_runs:
         mesh = mesh if mesh is not None else default_mesh()

@@ -94,6 +94,8 @@ class LrSweep(Analysis):
         base, out = config.base, []
         for m in config.settings.multipliers:
             networks = [n for n in self.networks(config) if n.lr_multiplier == m]
+            if not base.lr * m < float("inf"):
+                raise ConfigError(f"--multipliers: lr {base.lr:g} x {m:g} is not a finite number")
             train = base.replace(lr=base.lr * m).train_spec()
             out.append(Phase(train, self.groups(config, networks), base.data_dir))
         return out

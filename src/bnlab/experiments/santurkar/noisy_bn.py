@@ -5,6 +5,7 @@ BN would train worse. Networks: standard, BN, noisy BN, and standard with the sa
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,15 @@ from bnlab.outputs.report import show_value
 from bnlab.outputs.verdicts import Verdict, cannot_judge, count_word
 
 NOISY_BN, NOISY_BASELINE = Network("bn", noise=True), Network("none", noise=True)
+# NoiseConfig field -> the CLI option that sets it
+NOISE_OPTIONS = {
+    "mean_low": "--noise-mean LOW",
+    "mean_high": "--noise-mean HIGH",
+    "scale_low": "--noise-scale LOW",
+    "scale_high": "--noise-scale HIGH",
+    "mean_jitter": "--noise-jitter",
+    "scale_std": "--noise-std",
+}
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,8 @@ def _pair(option: str, text: str | None) -> tuple[float, float] | None:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise ConfigError(f"{option}: expected LOW,HIGH (two numbers), got {text!r}") from None
-    if not low <= high:
-        raise ConfigError(f"{option}: expected LOW <= HIGH, got {text!r}")
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise ConfigError(f"{option}: expected finite LOW <= HIGH, got {text!r}")
     return low, high
 
 
@@ -88,7 +98,14 @@ class NoisyBN(Analysis):
         scale = _pair("--noise-scale", noise_scale) or (d.scale_low, d.scale_high)
         jitter = d.mean_jitter if noise_jitter is None else noise_jitter
         std = d.scale_std if noise_std is None else noise_std
-        return NoisySettings(NoiseConfig(*mean, *scale, jitter, std))
+        try:
+            return NoisySettings(NoiseConfig(*mean, *scale, jitter, std))
+        except ConfigError as e:
+            # name the option the value came from, not the config field
+            text = str(e)
+            for field, option in NOISE_OPTIONS.items():
+                text = text.replace(f"noise.{field}", option)
+            raise ConfigError(text) from None
 
     def networks(self, config: AnalysisConfig) -> list[Network]:
         return [WITHOUT_BN, WITH_BN, NOISY_BN, NOISY_BASELINE]

@@ -149,6 +149,10 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
     if not isinstance(grid_table, dict):
         raise _error(source, "grid", f"expected a table [grid], got {grid_table!r}")
     seeds_value = data.pop("seeds", None)
+    if seeds_value is None and not data and not grid_table:
+        raise _error(source, "steps", "expected a sweep (fields or a [grid]); the file has none")
+    if isinstance(seeds_value, list) and "first_seed" in data:
+        raise _error(source, "first_seed", "a seeds list names its seeds; give one or the other")
     overrides: dict[str, Any] = {}
     for key, value in data.items():
         if key not in KINDS or key in ("preset", "seeds"):
@@ -215,7 +219,8 @@ def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and check a sweep file (TOML)."""
     path = Path(path)
-    text = read_user_text(path, ConfigError)
+    # a byte-order mark (Windows editors) is not part of the TOML
+    text = read_user_text(path, ConfigError).removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
