@@ -1,6 +1,6 @@
 """Every experiment bnlab runs, by name: the one place a name selects an experiment.
 
-Adding an analysis: its file in experiments/santurkar/ and one line in ANALYSES.
+Adding an analysis: its file in experiments/santurkar/, its import here and its line in ANALYSES.
 """
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ from __future__ import annotations
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.figure1 import FIGURE1
-from bnlab.experiments.santurkar import (
-    ICS_ANALYSIS,
-    LANDSCAPE_ANALYSIS,
-    LP_NORM_ANALYSIS,
-    LR_SWEEP_ANALYSIS,
-    NOISY_BN_ANALYSIS,
-    PLACEMENT_ANALYSIS,
-    Analysis,
-)
+from bnlab.experiments.santurkar import Analysis
+from bnlab.experiments.santurkar.ics import ICS_ANALYSIS
+from bnlab.experiments.santurkar.landscape import LANDSCAPE_ANALYSIS
+from bnlab.experiments.santurkar.lp_norm import LP_NORM_ANALYSIS
+from bnlab.experiments.santurkar.lr_sweep import LR_SWEEP_ANALYSIS
+from bnlab.experiments.santurkar.noisy_bn import NOISY_BN_ANALYSIS
+from bnlab.experiments.santurkar.placement import PLACEMENT_ANALYSIS
 from bnlab.experiments.sweep import SWEEP
 
 # `bnlab analyze NAME`, in the order its help lists them
