@@ -163,3 +163,28 @@ def test_a_sweep_file_with_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfsteps = 20\n[grid]\nlr = [0.001, 0.003]\n")
     sweep = load_sweep(path)
     assert sweep.base.steps == 20 and sweep.grid == {"lr": (0.001, 0.003)}
+
+
+def _step_minus_5(path):
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["step"] = np.asarray(-5)
+    np.savez(path.with_suffix(""), **arrays)  # np.savez adds the .npz back
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_bytes(b""), "state.npz: not a readable checkpoint"),
+        (lambda p: p.write_bytes(b"PK\x03\x04garbage"), "state.npz: not a readable checkpoint"),
+        (_step_minus_5, "state.npz: expected a step in 1..40, got array(-5)"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_on_resume(tmp_path, capsys, monkeypatch, damage, message):
+    out = tmp_path / "run"
+    args = ("reproduce", "--steps", "40", "--eval-every", "20", "--hidden", "8", "--out", str(out))
+    assert bnlab_here(capsys, monkeypatch, *args)[0] == 0
+    damage(out / "checkpoint" / "state.npz")
+    code, stderr = bnlab_here(capsys, monkeypatch, "reproduce", "--out", str(out), "--resume")
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("bnlab: error: ")
+    assert message in stderr

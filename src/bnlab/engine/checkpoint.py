@@ -34,8 +34,9 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        why = str(e) or type(e).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({why})") from None
 
 
 def tree_arrays(prefix: str, tree: Any) -> dict[str, np.ndarray]:
@@ -81,15 +82,33 @@ def save_state(checkpoint_dir: Path, step: int, stamp: str, runs: list[Any]) -> 
     save_arrays(checkpoint_dir / STATE_FILE, arrays)
 
 
-def load_state(checkpoint_dir: Path, stamp: str, templates: list[Any]) -> tuple[int, list[Any]]:
+def load_state(
+    checkpoint_dir: Path, stamp: str, templates: list[Any], steps: int
+) -> tuple[int, list[Any]]:
     """The step and the runs' state saved by :func:`save_state`, rebuilt on ``templates``;
-    refused when saved for a different fingerprint."""
+    refused when saved for a different fingerprint or at a step outside 1..``steps``."""
     path = checkpoint_dir / STATE_FILE
     arrays = load_arrays(path)
     if str(arrays.get("fingerprint")) != stamp:
         raise CheckpointError(f"{path}: saved by a different configuration; cannot resume")
+    step = _step(path, arrays, steps)
     runs = [restore_tree(path, arrays, f"g{i}", t) for i, t in enumerate(templates)]
-    return int(arrays["step"]), runs
+    return step, runs
+
+
+def check_state(checkpoint_dir: Path, steps: int) -> None:
+    """Refuse a saved state that cannot be read or was saved at a step outside 1..``steps`` (a
+    missing one is fine: the run starts from scratch). Run before anything else starts."""
+    path = checkpoint_dir / STATE_FILE
+    if path.exists():
+        _step(path, load_arrays(path), steps)
+
+
+def _step(path: Path, arrays: dict[str, np.ndarray], steps: int) -> int:
+    step = arrays.get("step")
+    if step is None or step.shape != () or step.dtype.kind != "i" or not 1 <= int(step) <= steps:
+        raise CheckpointError(f"{path}: expected a step in 1..{steps:,}, got {step!r}")
+    return int(step)
 
 
 def save_record(checkpoint_dir: Path, step: int, record: Any) -> None:

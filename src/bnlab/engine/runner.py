@@ -118,6 +118,8 @@ class _Loop:
     checkpoint_dir: Path | None
     stamp: str
     progress: Progress | None
+    # the run's length (a saved step must lie within it)
+    steps: int
     records: list[list[Record]] = field(default_factory=list)
 
     def settle(self, step: int, record: list[Record] | None, snapshot: list[Any] | None) -> None:
@@ -165,7 +167,7 @@ class _Loop:
     def resume(self, all_evals: list[int]) -> int:
         """Restore the last saved state and the records up to it; the step to go on from."""
         templates = [g.run for g in self.gs]
-        step, runs = ckpt.load_state(self.checkpoint_dir, self.stamp, templates)
+        step, runs = ckpt.load_state(self.checkpoint_dir, self.stamp, templates, self.steps)
         for g, run in zip(self.gs, runs, strict=True):
             g.restore(run)
         shapes = [g.record_shape for g in self.gs]
@@ -212,7 +214,8 @@ def train_groups(
     epoch = steps_per_epoch(len(mnist.y_train), train.batch_size)
     all_evals = eval_steps(train.steps, train.eval_every)
     segments = schedule(train.steps, train.eval_every, epoch)
-    loop = _Loop(gs, checkpoint_dir, ckpt.fingerprint(_described(groups, train)), progress)
+    stamp = ckpt.fingerprint(_described(groups, train))
+    loop = _Loop(gs, checkpoint_dir, stamp, progress, train.steps)
     pool = ThreadPoolExecutor(max(1, min(len(gs), os.cpu_count() or 1)))
     t = time.perf_counter()
     list(pool.map(lambda g: g.prepare({b - a for a, b in segments}), gs))

@@ -24,12 +24,12 @@ from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.rundir import (
-    CHECKPOINT_DIR,
     CONFIG_FILE,
     METRICS_FILE,
     TENSORBOARD_DIR,
     TIMING_FILE,
     check_resume,
+    checkpoint_dir,
     clear_out_dir,
     config_dict,
     default_out_dir,
@@ -121,10 +121,7 @@ def _train(prepared: Prepared, progress: Progress | None) -> tuple[list, dict[st
     results: list[RunResult] = []
     done = 0
     for k, phase in enumerate(phases):
-        checkpoint_dir = None
-        if not experiment.shards_runs:
-            sub = (CHECKPOINT_DIR,) if len(phases) == 1 else (CHECKPOINT_DIR, f"phase{k}")
-            checkpoint_dir = out_dir.joinpath(*sub)
+        kept = None if experiment.shards_runs else checkpoint_dir(out_dir, k, len(phases))
 
         def report(step, latest, done=done):
             if progress is not None:
@@ -135,7 +132,7 @@ def _train(prepared: Prepared, progress: Progress | None) -> tuple[list, dict[st
             list(phase.groups),
             phase.train,
             prepared.data[phase.data_dir],
-            checkpoint_dir=checkpoint_dir,
+            checkpoint_dir=kept,
             resume=prepared.resume,
             progress=report,
             devices=devices,

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bnlab.engine.checkpoint import check_state
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.registry import EXPERIMENTS
@@ -98,6 +99,15 @@ def check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
         raise ConfigError(
             f"--resume: the options differ from {out_dir / CONFIG_FILE}: {'; '.join(changed)}"
         )
+    phases = experiment.phases(config)
+    for k, phase in enumerate(phases):
+        check_state(checkpoint_dir(out_dir, k, len(phases)), phase.train.steps)
+
+
+def checkpoint_dir(out_dir: Path, phase: int, phases: int) -> Path:
+    """Where phase ``phase`` of ``phases`` keeps its checkpoints."""
+    sub = (CHECKPOINT_DIR,) if phases == 1 else (CHECKPOINT_DIR, f"phase{phase}")
+    return out_dir.joinpath(*sub)
 
 
 def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hint: str) -> None:
