@@ -191,9 +191,6 @@ class Analysis(Experiment):
             + networks
         )
 
-    def verdicts(self, config: AnalysisConfig, metrics: dict[str, Any]) -> list[Verdict]:
-        raise NotImplementedError
-
 
 def describe_network(network: Network) -> str:
     """What a network of the `paper` preset's MLP is, from its record."""

@@ -74,10 +74,13 @@ def build_figure(rows: list[dict[str, Any]], axes: list[str], labels: S.Labels) 
         ax.errorbar(
             xs, means, yerr=[lo, hi], fmt="o", color=color, capsize=3, label=labels[variant]
         )
-    ax.set_xticks(range(len(cells)), cells, rotation=30 if len(cells) > 4 else 0, ha="right")
+    rotated = len(cells) > 4
+    ax.set_xticks(
+        range(len(cells)), cells, rotation=30 if rotated else 0, ha="right" if rotated else "center"
+    )
     ax.set_xlabel(", ".join(axes) if axes else "grid cell")
     ax.set_ylabel("final test accuracy")
-    ax.set_title("Final test accuracy per grid cell (mean; bars: min–max over seeds)")
+    ax.set_title("Final test accuracy per grid cell\n(mean; bars: min–max over seeds)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=7)
     return fig
