@@ -28,3 +28,13 @@ def pytest_sessionfinish(session):
 
         with open(path, "w", encoding="utf-8") as f:
             json.dump(WORST, f, indent=2, sort_keys=True)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    """A reproduction's and an ICS analysis's run directories, made by hand."""
+    from merge_fixtures import figure1_config, ics_config, ics_metrics, reproduce_metrics, write_run
+
+    reproduce = write_run(tmp_path / "runs" / "paper", figure1_config(), reproduce_metrics())
+    ics = write_run(tmp_path / "runs" / "ics", ics_config(), ics_metrics())
+    return reproduce, ics

@@ -6,53 +6,20 @@ import json
 
 import numpy as np
 import pytest
-from analysis_fixtures import ics_metrics
-from outputs_fixtures import metrics as reproduce_metrics
+from merge_fixtures import (
+    SWEEP_FILE,
+    figure1_config,
+    hand_made_sweep,
+    reproduce_metrics,
+    write_run,
+)
 from typer.testing import CliRunner
 
 from bnlab.cli import app
 from bnlab.data import DataError
 from bnlab.errors import BnlabError, ConfigError
-from bnlab.experiments import PAPER, SWEEP, parse_sweep, registry, run_experiment
+from bnlab.experiments import PAPER, SWEEP, parse_sweep, run_experiment
 from bnlab.experiments.merge import merged_report
-from bnlab.experiments.rundir import config_dict
-
-ICS = registry.analysis("ics")
-
-
-def write_run(directory, config, metrics, timing=None):
-    directory.mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps(config))
-    (directory / "metrics.json").write_text(json.dumps(metrics))
-    if timing is not None:
-        (directory / "timing.json").write_text(json.dumps(timing))
-    return directory
-
-
-def figure1_config(config=PAPER):
-    """A reproduction's config.json: its experiment's name, then the flat ExperimentConfig."""
-    return {"experiment": "figure1", **config.to_dict()}
-
-
-def ics_config():
-    """An analysis's config.json: experiment, analysis, networks, base config and settings."""
-    config = ICS.default_config()
-    saved = {
-        "experiment": "ics",
-        "analysis": "ics",
-        "networks": ["baseline", "bn"],
-        "base": config.base.to_dict(),
-        "settings": {},
-    }
-    assert saved == config_dict(ICS, config)  # what a real run writes
-    return saved
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    reproduce = write_run(tmp_path / "runs" / "paper", figure1_config(), reproduce_metrics())
-    ics = write_run(tmp_path / "runs" / "ics", ics_config(), ics_metrics())
-    return reproduce, ics
 
 
 def test_merges_a_reproduction_and_an_analysis(tmp_path, dirs):
@@ -131,52 +98,6 @@ def test_report_without_out_writes_a_fresh_file_each_time(tmp_path, dirs, monkey
 
 # --- a sweep beside a reproduction -------------------------------------------------------------
 
-SWEEP_FILE = {"steps": 20, "eval_every": 10, "seeds": [0, 1], "grid": {"lr": [0.001, 0.003]}}
-# hand-made final test accuracies per (lr, variant), seeds 0 and 1: each cell's mean differs from
-# the mean over both learning rates
-HAND_MADE = {
-    (0.001, "baseline"): (0.90, 0.92),
-    (0.001, "bn"): (0.95, 0.97),
-    (0.003, "baseline"): (0.80, 0.82),
-    (0.003, "bn"): (0.85, 0.87),
-}
-
-
-def _hand_made_sweep(directory):
-    sweep = parse_sweep(SWEEP_FILE, "t.toml")
-    runs = []
-    for (lr, variant), finals in HAND_MADE.items():
-        for seed, final in zip(sweep.seeds, finals, strict=True):
-            acc = [round(final - 0.1, 4), final]
-            runs.append(
-                {
-                    "variant": variant,
-                    "seed": seed,
-                    "lr": lr,
-                    "cell": {"lr": lr},
-                    "steps": [10, 20],
-                    "test_accuracy": acc,
-                    "test_loss": [1.0 - a for a in acc],
-                    "train_loss": [1.0 - a for a in acc],
-                    "percentiles": {"15": [-1.0, -1.0], "50": [0.0, 0.0], "85": [1.0, 1.0]},
-                    "diverged_at": None,
-                }
-            )
-    metrics = {"preset": "seed", "grid": {"lr": [0.001, 0.003]}, "runs": runs}
-    timing = {
-        "setup_s": 0.5,
-        "compile_s": 2.0,
-        "train_s": 3.0,
-        "final_eval_s": 1.0,
-        "devices": 2,
-        "runs": 8,
-        "programs": 1,
-        "processes": 1,
-        "device_kind": "cpu",
-        "runs_x_steps_per_s": 53.3,
-    }
-    return write_run(directory, {"experiment": "sweep", **sweep.to_dict()}, metrics, timing)
-
 
 @pytest.fixture(scope="module")
 def real_sweep(tmp_path_factory):
@@ -193,7 +114,7 @@ def real_sweep(tmp_path_factory):
 def sweep_dir(request, tmp_path):
     if request.param == "real":
         return request.getfixturevalue("real_sweep")
-    return _hand_made_sweep(tmp_path / "runs" / "sweep")
+    return hand_made_sweep(tmp_path / "runs" / "sweep")
 
 
 def _cell_means(directory):

@@ -28,15 +28,21 @@ def report(
     """Merge run directories into one Markdown report: a table of every network's final test
     accuracy, then each run's report (claims beside measurements) with its figures linked."""
     out = out if out is not None else fresh_path(f"report-{datetime.now():%Y%m%d-%H%M%S}", ".md")
-    if out.exists() and not overwrite:
-        raise ConfigError(f"--out {out}: file exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_file():
-        raise ConfigError(f"--out {out}: expected a file, got a directory")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise ConfigError(f"--out {out}: {out.parent} is a file, expected a directory")
+    check_out_file(out, overwrite)
     text = merged_report(directories, out)
     atomic_write_text(out, text)
     print(f"wrote {out} ({len(directories)} run directories)")
+
+
+def check_out_file(out: Path, overwrite: bool) -> None:
+    """--out must name a file (a directory, or a name under a file, is refused) that is new
+    unless ``overwrite``."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: expected a file, got a directory")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: {out.parent} is a file, expected a directory")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--out {out}: file exists; pass --overwrite to replace it")
 
 
 def fresh_path(stem: str, suffix: str) -> Path:

@@ -8,15 +8,25 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import math
+import os
+import stat
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from bnlab.data.idx import DataError, parse_idx, read_bytes
+from bnlab.data.idx import DataError, parse_idx, read_bytes, show_path, stat_error
 
-__all__ = ["EMBEDDED_SHA256", "MNIST", "DataError", "embedded_dir", "load_mnist"]
+__all__ = [
+    "EMBEDDED_SHA256",
+    "MNIST",
+    "DataError",
+    "check_trainable",
+    "embedded_dir",
+    "load_mnist",
+]
 
 NUM_CLASSES = 10
 FILES = {
@@ -45,53 +55,111 @@ class MNIST:
     y_test: np.ndarray
     source: str
     checksum_verified: bool
+    # field ("x_train", ...) -> the file it was read from
+    files: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def embedded_dir() -> Path:
     return Path(str(resources.files("bnlab.data") / "mnist"))
 
 
+def _check_directory(directory: Path, name: str) -> None:
+    """``directory`` must be a directory; ``name`` is the option that gave it."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError as e:
+        raise DataError(f"{name} {stat_error(directory, e, 'directory')}") from None
+    if not stat.S_ISDIR(mode):
+        raise DataError(f"{name} {show_path(directory)}: not a directory")
+
+
 def _find(directory: Path, stem: str) -> Path:
+    """The gzip or raw file of ``stem``: any entry of that name counts (a directory, FIFO or
+    symlink loop there is refused by name when it is read)."""
     for name in (stem + ".gz", stem):
-        if (directory / name).is_file():
+        if os.path.lexists(directory / name):
             return directory / name
     raise DataError(f"{directory / stem}[.gz]: file not found")
 
 
-def load_mnist(data_dir: str | Path | None = None) -> MNIST:
+def _check_counts(paths: dict[str, Path], arrays: dict[str, np.ndarray], split: str) -> None:
+    """Two well-formed files of a split must agree on the number of examples; the message names
+    both (each file's own size was checked against its header when it was parsed)."""
+    images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{paths[f'x_{split}']} holds {images.shape[0]} images but {paths[f'y_{split}']} "
+            f"holds {labels.shape[0]} labels; expected one label per image"
+        )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DataError(
+            f"{paths[f'y_{split}']}: label {int(labels.max())} out of range, "
+            f"expected 0..{NUM_CLASSES - 1}"
+        )
+
+
+def load_mnist(data_dir: str | Path | None = None, *, name: str = "--data-dir") -> MNIST:
     """Load the four MNIST IDX files (gzip or raw) from ``data_dir``, or the embedded copy.
 
     Checks magic numbers, dimensions, file sizes, that image and label counts agree and that labels
     lie in 0..9; the embedded copy is also checked against recorded SHA-256 values. Any problem
-    raises :class:`DataError` naming the file.
+    raises :class:`DataError` naming the file (and ``name``, the option that gave ``data_dir``,
+    when the directory itself is the problem).
     """
     embedded = data_dir is None
     directory = embedded_dir() if embedded else Path(data_dir)
-    if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory")
+    _check_directory(directory, "embedded data" if embedded else name)
+    paths = {key: _find(directory, stem) for key, (stem, _) in FILES.items()}
     arrays: dict[str, np.ndarray] = {}
-    for field, (stem, ndim) in FILES.items():
-        path = _find(directory, stem)
-        payload = read_bytes(path)
+    for key, (stem, ndim) in FILES.items():
+        payload = read_bytes(paths[key])
         if embedded:
             digest = hashlib.sha256(payload).hexdigest()
             if digest != EMBEDDED_SHA256[stem]:
-                raise DataError(f"{path}: SHA-256 {digest}, expected {EMBEDDED_SHA256[stem]}")
-        arrays[field] = parse_idx(payload, path, ndim)
+                raise DataError(f"{paths[key]}: SHA-256 {digest}, expected {EMBEDDED_SHA256[stem]}")
+        arrays[key] = parse_idx(payload, paths[key], ndim)
     for split in ("train", "test"):
-        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        label_path = _find(directory, FILES[f"y_{split}"][0])
-        if images.shape[0] != labels.shape[0]:
+        _check_counts(paths, arrays, split)
+    files = {key: str(path) for key, path in paths.items()}
+    return MNIST(**arrays, source=str(directory), checksum_verified=embedded, files=files)
+
+
+def check_trainable(
+    data: MNIST,
+    *,
+    batch_size: int,
+    image_shape: tuple[int, ...] = (28, 28),
+    name: str = "--data-dir",
+) -> None:
+    """Refuse data the networks cannot train on, before anything is compiled: images of another
+    size than ``image_shape``, fewer training examples than one batch, or no test examples."""
+    where = f"{name} {show_path(data.source)}"
+    for key in ("x_train", "x_test"):
+        got = tuple(getattr(data, key).shape[1:])
+        if got != tuple(image_shape):
             raise DataError(
-                f"{label_path}: {labels.shape[0]} labels, expected {images.shape[0]} "
-                f"to match {_find(directory, FILES[f'x_{split}'][0]).name}"
+                f"{where}: expected {_dims(image_shape)} images (the networks take "
+                f"{math.prod(image_shape)} inputs), got {_dims(got)} in {_file(data, key)}"
             )
-        if labels.size and labels.max() >= NUM_CLASSES:
-            raise DataError(
-                f"{label_path}: label {int(labels.max())} out of range, "
-                f"expected 0..{NUM_CLASSES - 1}"
-            )
-    return MNIST(**arrays, source=str(directory), checksum_verified=embedded)
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    if n_train < max(batch_size, 1):
+        raise DataError(
+            f"{where}: expected at least {batch_size} training examples (one batch), "
+            f"got {n_train} in {_file(data, 'x_train')}"
+        )
+    if n_test == 0:
+        raise DataError(
+            f"{where}: expected at least 1 test example, got 0 in {_file(data, 'x_test')}"
+        )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _file(data: MNIST, key: str) -> str:
+    """The file ``key`` of ``data`` was read from (its stem in the source when unknown)."""
+    return data.files.get(key) or str(Path(data.source) / FILES[key][0])
 
 
 def class_counts(labels: np.ndarray) -> list[int]:
