@@ -183,7 +183,7 @@ def test_lr_sweep_target_as_a_number_round_trips():
         (lambda: LrSweepSettings(target=0.0), r"--target: expected a test accuracy in \(0, 1\]"),
         (lambda: LrSweepSettings(target=1.5), r"--target: expected a test accuracy in \(0, 1\]"),
         (lambda: LrSweepSettings(target="best"), "--target: expected a test accuracy in"),
-        (lambda: LandscapeSettings(step_count=0), "--step-count: expected at least 1, got 0"),
+        (lambda: LandscapeSettings(step_count=0), "--step-count: expected 1..1000, got 0"),
         (lambda: LandscapeSettings((4.0, 1.0)), r"--step-range: expected LOW,HIGH with 0 < LOW"),
         (lambda: LandscapeSettings((1.0,)), "--step-range: expected LOW,HIGH"),
         (lambda: NoisySettings(probe_batches=0), "probe_batches: expected at least 1, got 0"),
@@ -208,7 +208,7 @@ def test_bad_settings_are_refused(make, message):
         ("lr-sweep", {"multipliers": None, "target": "high"}, "--target: expected comma-"),
         ("landscape", {"step_range": "4,1", "step_count": None}, "0 < LOW <= HIGH"),
         ("landscape", {"step_range": "4", "step_count": None}, "--step-range: expected LOW,HIGH"),
-        ("lp-norm", {"step_range": None, "step_count": 0}, "--step-count: expected at least 1"),
+        ("lp-norm", {"step_range": None, "step_count": 0}, "--step-count: expected 1..1000"),
         (
             "noisy-bn",
             {"noise_mean": "1,-1", "noise_scale": None, "noise_jitter": None, "noise_std": None},

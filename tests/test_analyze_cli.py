@@ -11,10 +11,11 @@ from pathlib import Path
 
 import matplotlib.colors as mcolors
 import pytest
+from cli_fixtures import bnlab_here
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 from typer.testing import CliRunner
 
-from bnlab.cli import app, main
+from bnlab.cli import app
 from bnlab.experiments import registry
 from bnlab.experiments.santurkar.figures import build_accuracy_figure
 from bnlab.outputs.rundir import load_run_dir
@@ -217,14 +218,6 @@ def bnlab(*args):
     return subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
 
 
-def bnlab_here(capsys, monkeypatch, *args):
-    """`bnlab ARGS` in this process: its exit status and stderr."""
-    monkeypatch.setattr(sys, "argv", ["bnlab", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    return exited.value.code, capsys.readouterr().err
-
-
 USER_ERRORS = [
     (["analyze", "ics", "--steps", "0"], "--steps: expected at least 1, got 0"),
     (
@@ -249,7 +242,7 @@ USER_ERRORS = [
     ),
     (["analyze", "landscape", "--step-range", "4,0.5"], "--step-range: expected LOW,HIGH with"),
     (["analyze", "landscape", "--step-range", "4,1"], "0 < LOW <= HIGH, got [4.0, 1.0]"),
-    (["analyze", "lp-norm", "--step-count", "0"], "--step-count: expected at least 1, got 0"),
+    (["analyze", "lp-norm", "--step-count", "0"], "--step-count: expected 1..1000, got 0"),
     (["analyze", "noisy-bn", "--noise-scale", "2,1"], "--noise-scale: expected finite LOW <= HIGH"),
     (["analyze", "noisy-bn", "--noise-mean", "1,-1"], "--noise-mean: expected finite LOW <= HIGH"),
     (["report", "no-such-dir"], "no-such-dir: not a directory"),

@@ -8,19 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_fixtures import bnlab_here
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bnlab.cli import main
 from bnlab.experiments import FIGURE1, preset, run_experiment
 from bnlab.outputs.tensorboard import SKIPPED_TAG, write_run
-
-
-def bnlab_here(capsys, monkeypatch, *args):
-    """`bnlab ARGS` in this process: its exit status and stderr."""
-    monkeypatch.setattr(sys, "argv", ["bnlab", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    return exited.value.code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -46,7 +39,7 @@ def test_a_path_under_a_file_is_a_user_error(tmp_path, capsys, monkeypatch):
     out = tmp_path / "file" / "run"
     code, stderr = bnlab_here(capsys, monkeypatch, "reproduce", "--steps", "20", "--out", str(out))
     assert code == 2
-    assert stderr == f"bnlab: error: Not a directory: {out}\n"
+    assert stderr == f"bnlab: error: --out {out}: {out.parent} is a file, expected a directory\n"
 
 
 def _boom(*args, **kwargs):
@@ -86,16 +79,18 @@ def test_histograms_of_values_too_large_to_bin_are_skipped_and_counted(tmp_path)
 
 @pytest.mark.slow
 def test_an_exploding_network_still_gets_its_figure_report_and_logs(tmp_path):
-    """lr 1e28: the BN network diverges at step 2, the other's activations reach ~1e26."""
+    """lr 1e28: the BN network's loss is inf at step 2, the other's finite but far above the
+    divergence bound (its activations reach ~1e26): both are diverged at step 2."""
     config = preset("paper").replace(lr=1e28, steps=200, eval_every=100, hidden=(32, 32))
     run = run_experiment(FIGURE1, config, tmp_path / "run")
     assert {r["variant"]: r["diverged_at"] for r in run.metrics["runs"]} == {
-        "baseline": None,
+        "baseline": 2,
         "bn": 2,
     }
     for name in ("report.md", "figure1.png", "figure1.svg", "timing.json"):
         assert (tmp_path / "run" / name).exists()
     report = (tmp_path / "run" / "report.md").read_text()
+    assert "without BN, seed 0: diverged at step 2" in report
     assert "with BN, seed 0: diverged at step 2" in report
     assert sorted(p.name for p in (tmp_path / "run" / "tensorboard").iterdir()) == [
         "baseline-seed0",
@@ -171,10 +166,19 @@ def _step_minus_5(path):
     np.savez(path.with_suffix(""), **arrays)  # np.savez adds the .npz back
 
 
+def _nan_weights(path):
+    """The first layer's weights of a run that has not diverged set to NaN (leaf g0/0)."""
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["g0/0"] = np.full_like(arrays["g0/0"], np.nan)
+    np.savez(path.with_suffix(""), **arrays)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda p: p.write_bytes(b""), "state.npz: not a readable checkpoint"),
+        (_nan_weights, "state.npz: NaN or inf parameters in a run that has not diverged"),
+        (lambda p: p.write_bytes(b""), "state.npz is missing or empty: the run stopped before"),
+        (lambda p: p.unlink(), "state.npz is missing or empty: the run stopped before"),
         (lambda p: p.write_bytes(b"PK\x03\x04garbage"), "state.npz: not a readable checkpoint"),
         (_step_minus_5, "state.npz: expected a step in 1..40, got array(-5)"),
     ],

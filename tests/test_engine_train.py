@@ -326,3 +326,32 @@ def test_measure_keys_follow_the_seed_and_the_evaluation_step(mnist_small):
     for seed in (0, 1):
         assert len(set(draws[seed])) == 3  # a fresh draw at every step
     assert all(a != b for a, b in zip(draws[0], draws[1], strict=True))
+
+
+def test_the_report_states_the_engines_divergence_bound():
+    from bnlab.engine.train import DIVERGENCE_LOSS
+    from bnlab.outputs.series import DIVERGED_WHY
+
+    assert DIVERGED_WHY.endswith(f"exceeded {DIVERGENCE_LOSS:,.0f}")
+
+
+@pytest.mark.parametrize(("scale", "diverged_at"), [(1.0, -1), (1e5, 1)])
+def test_a_finite_loss_above_the_bound_marks_the_run_diverged(scale, diverged_at, mnist_small):
+    """Output weights scaled by 1e5 give logits ~1e5 apart: a finite loss far above 1,000, which
+    marks the run diverged at step 1 like an inf would; unscaled, the same step is healthy."""
+    from bnlab.engine.train import DIVERGENCE_LOSS, batch_loss
+
+    train = TrainSpec(optimizer=OptimizerSpec("sgd", 0.1), batch_size=60)
+    data = to_device(
+        mnist_small.x_train, mnist_small.y_train, mnist_small.x_test, mnist_small.y_test
+    )
+    keys = run_keys(0)
+    segment, opt = make_segment(SMALL, train)
+    params, state = init_params(SMALL, keys.init)
+    params = (*params[:-1], {k: v * scale for k, v in params[-1].items()})
+    idx = jax.random.permutation(jax.random.fold_in(keys.data, 0), 600)[:60]
+    x = prepare(data.x_train[idx], train.inputs)
+    loss, _ = batch_loss(SMALL, params, state, x, data.y_train[idx], key=keys.noise)
+    assert np.isfinite(float(loss)) and (float(loss) > DIVERGENCE_LOSS) == (scale > 1)
+    run = segment(init_run(params, state, opt), keys, jnp.int32(0), data, 1)
+    assert int(run.diverged_at) == diverged_at

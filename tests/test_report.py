@@ -51,8 +51,8 @@ def test_diverged_seed_is_left_out_of_the_mean_and_named():
     table = _section(text, "Test accuracy during training").splitlines()
     assert "| 20,000 | 0.9300 ± 0.0141 | 0.9700 (1 of 2 seeds; 1 diverged) |" in table
     assert _section(text, "Diverged runs") == (
-        "- with BN, seed 1: diverged at step 20,000 (the loss became NaN or inf); its curves end "
-        "there and it is left out of the means from that step.\n"
+        "- with BN, seed 1: diverged at step 20,000 (the loss became NaN or inf, or exceeded "
+        "1,000); its curves end there and it is left out of the means from that step.\n"
     )
 
 
@@ -64,7 +64,8 @@ def test_all_seeds_diverged_reads_diverged():
 
 
 def test_no_divergence_is_said():
-    assert _section(_report(metrics()), "Diverged runs") == "No run diverged.\n"
+    expected = "No run diverged; every run left chance.\n"
+    assert _section(_report(metrics()), "Diverged runs") == expected
 
 
 @pytest.mark.parametrize(
@@ -324,3 +325,28 @@ def test_drift_with_one_evaluation_cannot_be_judged():
     claims = _section(_report(m), "Beside the paper and other measurements")
     row = next(line for line in claims.splitlines() if line.startswith("| Fig. 1(b, c)"))
     assert row.endswith("| cannot be judged |")
+
+
+@pytest.mark.parametrize(
+    "prefix", ["Fig. 1(a)", "Public reproductions", "bnlab's first measurement"]
+)
+def test_accuracy_verdicts_with_a_network_stuck_at_chance_cannot_be_judged(prefix):
+    # the baseline never reaches 0.2 (an lr that makes it explode into one class): comparing BN's
+    # accuracy with it says nothing about BN
+    m = checkpoint_metrics([10_000, 50_000], [0.0958, 0.1135], [0.97, 0.98])
+    verdict = _verdict(PAPER.replace(steps=50_000), m, prefix)
+    assert verdict.agrees == CANNOT_JUDGE
+    assert verdict.ours == "baseline seed 0 never left chance (best test accuracy 0.1135 < 0.2)"
+
+
+def test_the_drift_verdict_is_still_judged_beside_a_network_at_chance():
+    m = checkpoint_metrics([10_000, 50_000], [0.0958, 0.1135], [0.97, 0.98])
+    assert _verdict(PAPER, m, "Fig. 1(b, c)").judged
+
+
+def test_a_network_that_never_left_chance_is_named():
+    m = checkpoint_metrics([10_000, 20_000], [0.0958, 0.1135], [0.97, 0.98])
+    assert _section(_report(m), "Diverged runs") == (
+        "- without BN, seed 0: never left chance (best test accuracy 0.1135, below 0.2, twice a "
+        "uniform guess); a comparison with it cannot be judged.\n"
+    )

@@ -109,7 +109,9 @@ def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
     assert not any(t.startswith("final/") for t in acc.Tags()["scalars"])
     (status,) = acc.Tensors("run/status/text_summary")
     assert status.step == 200
-    assert status.tensor_proto.string_val == [b"diverged at step 200: loss became NaN or inf"]
+    assert status.tensor_proto.string_val == [
+        b"diverged at step 200: the loss became NaN or inf, or exceeded 1,000"
+    ]
 
 
 def test_rewrite_replaces_the_event_file(tmp_path):

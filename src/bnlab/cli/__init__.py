@@ -9,6 +9,7 @@ full disk). Anything else is bnlab's fault: "bnlab: internal error" in one line 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -81,7 +82,9 @@ def main() -> None:
         _fail(f"error: {e}", 2)
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
-        _fail(f"error: {e.strerror or e}{where}", 2)
+        # a run's status.json says it is incomplete; --resume continues it from its checkpoint
+        hint = "; free some space, then --resume the run" if e.errno == errno.ENOSPC else ""
+        _fail(f"error: {e.strerror or e}{where}{hint}", 2)
     except Exception as e:
         if _command_line_error(e):
             if type(e).__name__ == "NoArgsIsHelpError":  # `bnlab` alone: its help
@@ -91,6 +94,11 @@ def main() -> None:
             _fail(f"error: {e.format_message()} (see '{command} -h')", e.exit_code)
         if type(e).__name__ == "Abort":
             _fail("aborted", 1)
+        if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e):
+            # past the preflight's estimate (bnlab.experiments.preflight): the options ask for
+            # more memory than the machine has
+            first = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
+            _fail(f"error: out of memory ({first}); use smaller options", 2)
         if os.environ.get(DEBUG) == "1":
             raise
         _fail(

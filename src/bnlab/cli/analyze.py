@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bnlab.cli.options import out_option, skip_resources_option
 from bnlab.cli.progress import training_progress
 from bnlab.cli.reproduce import build_config
 from bnlab.experiments import ANALYSES, ExperimentRun
@@ -82,9 +83,16 @@ def print_summary(result: ExperimentRun, console: Console) -> None:
 
 
 def _run(
-    analysis: Analysis, config: AnalysisConfig, out: Path | None, resume: bool, overwrite: bool
+    analysis: Analysis,
+    config: AnalysisConfig,
+    out: Path | None,
+    resume: bool,
+    overwrite: bool,
+    check_resources: bool,
 ) -> None:
-    prepared = prepare_experiment(analysis, config, out, resume=resume, overwrite=overwrite)
+    prepared = prepare_experiment(
+        analysis, config, out, resume=resume, overwrite=overwrite, check_resources=check_resources
+    )
     total = sum(p.train.steps for p in analysis.phases(config))
     with training_progress(f"analyze {analysis.name}", total) as bar:
         result = run_experiment(prepared, progress=bar)
@@ -94,12 +102,15 @@ def _run(
 def _command(analysis: Analysis) -> Callable[..., None]:
     """A subcommand: the run options, and the analysis's own turned into its settings."""
 
-    def command(out: Path | None, resume: bool, overwrite: bool, **kwargs: Any) -> None:
+    def command(
+        out: Path | None, resume: bool, overwrite: bool, skip_resource_check: bool, **kwargs: Any
+    ) -> None:
         run_options = {k: kwargs.pop(k) for k in RUN_OPTIONS}
         given = any(v is not None for v in kwargs.values())
         settings = analysis.settings_from_options(**kwargs) if given else None
         saved = saved_config(analysis, out) if resume and out is not None else None
-        _run(analysis, make_config(analysis, run_options, settings, saved), out, resume, overwrite)
+        config = make_config(analysis, run_options, settings, saved)
+        _run(analysis, config, out, resume, overwrite, not skip_resource_check)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [
@@ -107,9 +118,9 @@ def _command(analysis: Analysis) -> Callable[..., None]:
             "out",
             keyword,
             default=None,
-            annotation=_option(
-                Path | None, f"Run directory. Default: runs/{analysis.name}-<time>.", "--out"
-            ),
+            annotation=Annotated[
+                Path | None, out_option(f"Run directory. Default: runs/{analysis.name}-<time>.")
+            ],
         ),
         inspect.Parameter(
             "resume",
@@ -124,6 +135,12 @@ def _command(analysis: Analysis) -> Callable[..., None]:
             keyword,
             default=False,
             annotation=_option(bool, "Replace the bnlab run already in --out.", "--overwrite"),
+        ),
+        inspect.Parameter(
+            "skip_resource_check",
+            keyword,
+            default=False,
+            annotation=Annotated[bool, skip_resources_option()],
         ),
     ]
     base = analysis.default_config().base

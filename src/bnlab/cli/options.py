@@ -100,3 +100,24 @@ def _list(name: str, text: str, item: type) -> tuple:
     except ValueError:
         kind = "integers" if item is int else "names"
         raise ConfigError(f"{flag(name)}: expected comma-separated {kind}, got {text!r}") from None
+
+
+def _path(value: str) -> Path:
+    """A path option's value; an empty one (``--out ''``) would silently mean ".": refused."""
+    if not value.strip():
+        raise typer.BadParameter("expected a path, got an empty name")
+    return Path(value)
+
+
+def out_option(help_text: str) -> Any:
+    """``--out DIR``, refusing an empty name."""
+    return typer.Option("--out", help=help_text, parser=_path)
+
+
+SKIP_RESOURCES_HELP = (
+    "Start even when the run's estimated memory or disk use exceeds what is available."
+)
+
+
+def skip_resources_option() -> Any:
+    return typer.Option("--skip-resource-check", help=SKIP_RESOURCES_HELP)

@@ -15,7 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bnlab.cli.options import KEYWORD, field_parameters, field_values
+from bnlab.cli.options import (
+    KEYWORD,
+    field_parameters,
+    field_values,
+    out_option,
+    skip_resources_option,
+)
 from bnlab.cli.progress import training_progress
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
@@ -78,11 +84,14 @@ def reproduce(**kwargs: Any) -> None:
     the figure and a report."""
     preset_name, out, epochs = kwargs.pop("preset_name"), kwargs.pop("out"), kwargs.pop("epochs")
     resume, overwrite = kwargs.pop("resume"), kwargs.pop("overwrite")
+    check_resources = not kwargs.pop("skip_resource_check")
     overrides = field_values(kwargs, RUN_FIELDS)
     base = saved_config(FIGURE1, out) if resume and out is not None else None
     config = build_config(preset_name, epochs, overrides, base)
     warn_momentum(config)
-    prepared = prepare_experiment(FIGURE1, config, out, resume=resume, overwrite=overwrite)
+    prepared = prepare_experiment(
+        FIGURE1, config, out, resume=resume, overwrite=overwrite, check_resources=check_resources
+    )
     enable_compile_cache()
     with training_progress(f"{config.preset}: training", config.steps) as progress:
         result = run_experiment(prepared, progress=progress)
@@ -92,9 +101,22 @@ def reproduce(**kwargs: Any) -> None:
 reproduce.__signature__ = inspect.Signature(  # typer reads the options from here
     [
         PRESET,
-        _option(Path | None, "--out", "Run directory. [default: runs/<preset>-<time>]"),
+        inspect.Parameter(
+            "out",
+            KEYWORD,
+            default=None,
+            annotation=Annotated[
+                Path | None, out_option("Run directory. [default: runs/<preset>-<time>]")
+            ],
+        ),
         _option(bool, "--resume", "Continue the interrupted run in --out.", False),
         _option(bool, "--overwrite", "Replace the bnlab run already in --out.", False),
+        inspect.Parameter(
+            "skip_resource_check",
+            KEYWORD,
+            default=False,
+            annotation=Annotated[bool, skip_resources_option()],
+        ),
         _option(int | None, "--epochs", "Training length in epochs (instead of --steps)."),
         *field_parameters(RUN_FIELDS),
     ]

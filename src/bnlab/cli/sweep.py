@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bnlab.cli.options import out_option, skip_resources_option
+from bnlab.cli.progress import training_progress
 from bnlab.errors import ConfigError
 
 
-def start_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None):
+def start_distributed(
+    coordinator: str | None, num_processes: int | None, process_id: int | None, timeout: int = 300
+):
     """Join a multi-host run (docs/sweep.md) before JAX starts; nothing when none is asked."""
     given = [v is not None for v in (coordinator, num_processes, process_id)]
     if not any(given):
@@ -31,15 +36,52 @@ def start_distributed(coordinator: str | None, num_processes: int | None, proces
         raise ConfigError(
             f"--process-id: expected 0 <= id < --num-processes ({num_processes}), got {process_id}"
         )
+    host, port = _host_port(coordinator)
+    if not 1 <= timeout <= 86_400:
+        raise ConfigError(f"--startup-timeout: expected 1..86400 seconds, got {timeout}")
+    try:
+        socket.getaddrinfo(host, port)
+    except OSError as e:
+        raise ConfigError(f"--coordinator {coordinator}: unknown host ({e.strerror})") from None
+    if process_id > 0:
+        # JAX's client aborts the whole process (no exception) when process 0 never answers
+        _wait_for(host, port, timeout, coordinator)
     import jax
 
-    jax.distributed.initialize(coordinator, num_processes, process_id)
+    jax.distributed.initialize(
+        f"{host}:{port}", num_processes, process_id, initialization_timeout=timeout
+    )
+
+
+def _wait_for(host: str, port: int, timeout: int, coordinator: str) -> None:
+    """Until process 0's coordinator accepts a connection, or refuse after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=min(5.0, timeout)).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"--coordinator {coordinator}: process 0 did not answer within {timeout} s "
+                    "(--startup-timeout); start it first, with the same --coordinator"
+                ) from None
+            time.sleep(0.5)
+
+
+def _host_port(coordinator: str) -> tuple[str, int]:
+    host, sep, port = coordinator.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65_535:
+        raise ConfigError(
+            f"--coordinator: expected HOST:PORT with a port in 1..65535, got {coordinator!r}"
+        )
+    return host, int(port)
 
 
 def sweep(
     config: Annotated[Path, typer.Argument(help="The sweep file (TOML); see docs/sweep.md.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Run directory. Default: runs/sweep-<name>-<time>.")
+        Path | None, out_option("Run directory. Default: runs/sweep-<name>-<time>.")
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the bnlab sweep already in --out.")
@@ -49,6 +91,10 @@ def sweep(
     ] = None,
     num_processes: Annotated[int | None, typer.Option(help="Multi-host: number of hosts.")] = None,
     process_id: Annotated[int | None, typer.Option(help="Multi-host: this host's index.")] = None,
+    skip_resource_check: Annotated[bool, skip_resources_option()] = False,
+    startup_timeout: Annotated[
+        int, typer.Option(help="Multi-host: seconds to wait for every process to join.")
+    ] = 300,
     devices: Annotated[
         int | None, typer.Option(help="Use the first N devices (default: all; CPU: one per core).")
     ] = None,
@@ -60,23 +106,24 @@ def sweep(
     from bnlab.experiments.run import prepare_experiment, run_experiment
 
     sweep_config = load_sweep(config)
-    start_distributed(coordinator, num_processes, process_id)
+    start_distributed(coordinator, num_processes, process_id, startup_timeout)
     mesh = default_mesh(devices)
-    prepared = prepare_experiment(SWEEP, sweep_config, out, overwrite=overwrite, mesh=mesh)
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"sweep {config.name}: training", total=None)
-
-        def progress(step: int, total: int, _latest) -> None:
-            bar.update(task, completed=step, total=total)
-
-        result = run_experiment(prepared, progress=progress)
+    prepared = prepare_experiment(
+        SWEEP,
+        sweep_config,
+        out,
+        overwrite=overwrite,
+        mesh=mesh,
+        check_resources=not skip_resource_check,
+    )
+    with training_progress(f"sweep {config.name}: training", None) as update:
+        # a grid has too many networks for one line: steps only ({} at an evaluation)
+        result = run_experiment(
+            prepared,
+            progress=lambda step, total, latest: update(
+                step, total, None if latest is None else {}
+            ),
+        )
     import jax
 
     if jax.process_index() == 0:

@@ -71,7 +71,9 @@ def fingerprint(described: Any) -> str:
 
 
 def has_state(checkpoint_dir: Path) -> bool:
-    return (checkpoint_dir / STATE_FILE).exists()
+    """A saved state is there (an empty file is none: a write the disk could not take)."""
+    path = checkpoint_dir / STATE_FILE
+    return path.is_file() and path.stat().st_size > 0
 
 
 def save_state(checkpoint_dir: Path, step: int, stamp: str, runs: list[Any]) -> None:

@@ -135,6 +135,8 @@ class _Loop:
                 g.group.network: {
                     "test_accuracy": _mean_finite(r.evaluation.test_accuracy),
                     "train_loss": _mean_finite(r.train_loss),
+                    "diverged": float(np.sum(r.diverged_at >= 0)),
+                    "runs": float(r.diverged_at.size),
                 }
                 for g, r in zip(self.gs, host, strict=True)
             }
@@ -168,12 +170,26 @@ class _Loop:
         """Restore the last saved state and the records up to it; the step to go on from."""
         templates = [g.run for g in self.gs]
         step, runs = ckpt.load_state(self.checkpoint_dir, self.stamp, templates, self.steps)
+        for run in runs:
+            _check_finite(self.checkpoint_dir / ckpt.STATE_FILE, run)
         for g, run in zip(self.gs, runs, strict=True):
             g.restore(run)
         shapes = [g.record_shape for g in self.gs]
         done = [s for s in all_evals if s <= step]
         self.records = [ckpt.load_record(self.checkpoint_dir, s, shapes) for s in done]
         return step
+
+
+def _check_finite(path: Path, run: Any) -> None:
+    """A run that has not diverged has finite parameters; NaN or inf in one is a damaged file."""
+    alive = np.asarray(run.diverged_at) < 0
+    for leaf in jax.tree.leaves(run.params):
+        finite = np.isfinite(np.asarray(leaf)).reshape(len(alive), -1).all(axis=1)
+        if np.any(alive & ~finite):
+            raise ckpt.CheckpointError(
+                f"{path}: NaN or inf parameters in a run that has not diverged; the file is "
+                "damaged, start the run again with --overwrite"
+            )
 
 
 def _described(groups: list[RunGroup], train: TrainSpec) -> Any:

@@ -1,10 +1,10 @@
 """One training run as pure functions: its state, one step, and a segment of steps as a lax.scan.
 
 The runner vmaps these over the seeds of a group and jits them; nothing here runs Python per step.
-A run whose loss becomes NaN/inf records that step in ``diverged_at`` and stops adding to its
-training loss; its parameters go on as NaN (freezing them with a select costs ~10% of a step, and
-everything measured after ``diverged_at`` is discarded anyway), while the other runs of the same
-program finish undisturbed: vmapped runs share no arithmetic.
+A run whose loss becomes NaN/inf or exceeds DIVERGENCE_LOSS records that step in ``diverged_at``
+and stops adding to its training loss; its parameters go on (as NaN, or huge: freezing them with a
+select costs ~10% of a step, and everything measured after ``diverged_at`` is discarded anyway),
+while the other runs of the same program finish undisturbed: vmapped runs share no arithmetic.
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ class RunKeys(NamedTuple):
 
 # folded into the seed's key for the measures' stream (apart from the three split keys)
 MEASURE_STREAM = 0x6D656173
+
+
+# A mean batch loss above this is an exploding network, not a slow one: the cross-entropy of a
+# uniform guess over 10 classes is ln 10 = 2.3, and a loss of 1,000 needs the right class's logit
+# about 1,000 below another's on average. Such a run is marked diverged as if its loss were inf.
+DIVERGENCE_LOSS = 1e3
 
 
 def run_keys(seed: int) -> RunKeys:
@@ -126,7 +132,7 @@ def make_segment(spec: ModelSpec, train: TrainSpec, per_run: tuple[str, ...] = (
         )(run.params)
         updates, opt_state = opt.update(grads, run.opt_state, run.params)
         params = optax.apply_updates(run.params, updates)
-        finite = jnp.isfinite(loss)
+        finite = jnp.isfinite(loss) & (loss <= DIVERGENCE_LOSS)
         live = run.diverged_at < 0
         ok = finite & live
         return RunState(

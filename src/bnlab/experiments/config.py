@@ -23,6 +23,9 @@ MNIST_TRAIN = 60_000
 INT32_MAX = 2**31 - 1
 # a hidden layer wider than this is a typo, not an MLP for MNIST on this machine
 MAX_WIDTH = 65_536
+# XLA unrolls every layer into the compiled step: 100 layers compile in ~30 s here; 5,000 grew
+# past 6 GB before compiling
+MAX_LAYERS = 100
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class ExperimentConfig:
         _choice("input", self.input, INPUT_MODES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _check("hidden", self.hidden, len(self.hidden) >= 1, "at least one layer size")
+        layers = f"at most {MAX_LAYERS} layers"
+        _check("hidden", f"{len(self.hidden)} layers", len(self.hidden) <= MAX_LAYERS, layers)
         _check("hidden", self.hidden, all(n >= 1 for n in self.hidden), "sizes >= 1")
         _check("hidden", self.hidden, max(self.hidden) <= MAX_WIDTH, f"sizes <= {MAX_WIDTH:,}")
         _check("variants", self.variants, len(self.variants) >= 1, "at least one variant")

@@ -22,10 +22,14 @@ from bnlab.data import MNIST, load_mnist
 from bnlab.engine import RunResult, train_groups
 from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
+from bnlab.experiments import preflight
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.rundir import (
+    COMPLETE,
     CONFIG_FILE,
+    FAILED,
     METRICS_FILE,
+    RUNNING,
     TENSORBOARD_DIR,
     TIMING_FILE,
     check_resume,
@@ -33,6 +37,8 @@ from bnlab.experiments.rundir import (
     clear_out_dir,
     config_dict,
     default_out_dir,
+    remove_partial_outputs,
+    write_status,
     written_by_bnlab,
 )
 from bnlab.files import atomic_write_json, atomic_write_text
@@ -79,24 +85,35 @@ def prepare_experiment(
     resume: bool = False,
     overwrite: bool = False,
     mesh: jax.sharding.Mesh | None = None,
+    check_resources: bool = True,
 ) -> Prepared:
-    """Every check that can fail on the user's input, before anything is trained; then the run
-    directory is made ready and config.json written (by process 0 only). The devices are set up
-    first, before anything starts JAX's backend (``mesh``: for an experiment that shards its
-    runs, default: every device)."""
+    """Every check that can fail on the user's input, before anything is trained: the data fits
+    the networks, the memory and disk hold the run (unless ``check_resources`` is False), the run
+    directory can be written (:mod:`bnlab.experiments.preflight`); then the run directory is made
+    ready and config.json written, with status.json saying "running" until the run completes
+    (by process 0 only). The devices are set up first, before anything starts JAX's backend
+    (``mesh``: for an experiment that shards its runs, default: every device)."""
     started = time.perf_counter()
     if resume and out_dir is None:
         raise ConfigError("--resume: expected --out DIR, the run to continue; got no --out")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(experiment, config)
+    preflight.check_out_name(out_dir)
     devices = None
     if experiment.shards_runs:
         mesh = mesh if mesh is not None else default_mesh()
     else:
         mesh, devices = None, cpu_devices(max(len(p.groups) for p in experiment.phases(config)))
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(experiment, config)
     data = {d: load_mnist(d) for d in experiment.data_dirs(config)}
+    preflight.check_data(experiment, config, data)
     writer = jax.process_index() == 0
+    made = preflight.probe_out_dir(out_dir) if writer else []
+    if check_resources:
+        placed = mesh.size if mesh is not None else len(devices)
+        need = preflight.footprint(experiment, config, data, placed)
+        with preflight.removing(made):
+            preflight.check_resources(need, out_dir)
     has_contents = out_dir.is_dir() and any(out_dir.iterdir())
     if resume and has_contents:
         check_resume(experiment, config, out_dir)
@@ -104,7 +121,8 @@ def prepare_experiment(
         hint = "" if experiment.shards_runs else "--resume to continue that run or "
         clear_out_dir(out_dir, written_by_bnlab(), overwrite=overwrite, hint=hint)
     if writer:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_partial_outputs(out_dir)
+        write_status(out_dir, RUNNING)
         atomic_write_json(out_dir / CONFIG_FILE, config_dict(experiment, config))
     resumed = resume and has_contents
     return Prepared(experiment, config, out_dir, data, resumed, started, devices, mesh)
@@ -172,6 +190,30 @@ def run_experiment(
         prepared = prepare_experiment(
             experiment, config, out_dir, resume=resume, overwrite=overwrite, mesh=mesh
         )
+    writer = jax.process_index() == 0
+    try:
+        run = _run(prepared, progress, write_outputs)
+    except BaseException as e:
+        if writer:
+            _record_failure(prepared.out_dir, e)
+        raise
+    if writer:
+        write_status(prepared.out_dir, COMPLETE)
+    return run
+
+
+def _record_failure(out_dir: Path, error: BaseException) -> None:
+    """status.json says "failed" and why; if even that cannot be written (the disk is full), the
+    "running" written at the start stays, which says incomplete just as well."""
+    why = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: "
+    why += "" if isinstance(error, KeyboardInterrupt) else " ".join(str(error).split())
+    try:
+        write_status(out_dir, FAILED, why)
+    except OSError:
+        pass
+
+
+def _run(prepared: Prepared, progress: Progress | None, write_outputs: bool) -> ExperimentRun:
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     t_setup = time.perf_counter()
     results, timing = _train(prepared, progress)

@@ -11,14 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bnlab.engine.checkpoint import check_state
+from bnlab.engine.checkpoint import STATE_FILE, check_state, has_state
 from bnlab.errors import ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.registry import EXPERIMENTS
+from bnlab.files import atomic_write_json
 from bnlab.outputs.report import REPORT_FILE
+from bnlab.outputs.rundir import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TIMING_FILE
 
-CONFIG_FILE, METRICS_FILE, TIMING_FILE = "config.json", "metrics.json", "timing.json"
 CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
+RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
 # config.json's key naming the experiment that wrote the directory
 EXPERIMENT_KEY = "experiment"
 
@@ -26,7 +28,15 @@ EXPERIMENT_KEY = "experiment"
 def outputs(experiment: Experiment) -> tuple[str, ...]:
     """Every name ``experiment`` writes in its run directory."""
     figures = tuple(f"{stem}.{ext}" for stem in experiment.figure_stems for ext in ("png", "svg"))
-    every = (CONFIG_FILE, METRICS_FILE, TIMING_FILE, TENSORBOARD_DIR, REPORT_FILE, CHECKPOINT_DIR)
+    every = (
+        CONFIG_FILE,
+        STATUS_FILE,
+        METRICS_FILE,
+        TIMING_FILE,
+        TENSORBOARD_DIR,
+        REPORT_FILE,
+        CHECKPOINT_DIR,
+    )
     return every + figures
 
 
@@ -62,6 +72,8 @@ def saved_config_dict(out_dir: Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConfigError(f"{path}: not a bnlab config (nested too deeply)") from None
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: not a bnlab config ({e})") from None
     if not isinstance(data, dict):
@@ -101,7 +113,15 @@ def check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
         )
     phases = experiment.phases(config)
     for k, phase in enumerate(phases):
-        check_state(checkpoint_dir(out_dir, k, len(phases)), phase.train.steps)
+        kept = checkpoint_dir(out_dir, k, len(phases))
+        # a later phase has no state until it reaches its first checkpoint
+        if k == 0 and not has_state(kept):
+            raise ConfigError(
+                f"--resume: {kept / STATE_FILE} is missing or empty: the run stopped before its "
+                "first checkpoint (one epoch) or the file was deleted; nothing to continue, "
+                "start it again with --overwrite"
+            )
+        check_state(kept, phase.train.steps)
 
 
 def checkpoint_dir(out_dir: Path, phase: int, phases: int) -> Path:
@@ -131,3 +151,24 @@ def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hin
     for name in contents:
         path = out_dir / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def write_status(out_dir: Path, status: str, error: str | None = None) -> None:
+    """status.json: "running" from the start, "failed" (with the error) when the run stopped on
+    one, "complete" once every output is written. A directory that does not say "complete" is
+    incomplete: --resume continues it, `bnlab report` refuses it."""
+    content = {"status": status, "updated": datetime.now().isoformat(timespec="seconds")}
+    if error is not None:
+        content["error"] = error
+    atomic_write_json(Path(out_dir) / STATUS_FILE, content)
+
+
+def remove_partial_outputs(out_dir: Path) -> None:
+    """What a killed run can leave half-written: the atomic writes' temporary files
+    (.<name>.*.tmp, bnlab.files) and TensorBoard's temporary run directories
+    (tensorboard/.<run>.*.tmp), which TensorBoard would otherwise list as runs."""
+    for tmp in sorted(Path(out_dir).rglob(".*.tmp")):
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        elif tmp.exists():
+            tmp.unlink()

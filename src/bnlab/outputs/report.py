@@ -74,11 +74,17 @@ def timing_section(timing: dict[str, Any]) -> str:
 
 
 def diverged_section(metrics: dict[str, Any], labels: S.Labels) -> str:
-    """One line per diverged run, or "No run diverged."."""
+    """One line per diverged run and per run that never left chance, or "No run diverged."."""
     lines = [
-        f"- {labels[v]}, seed {seed}: diverged at step {step:,} (the loss became NaN or inf); "
+        f"- {labels[v]}, seed {seed}: diverged at step {step:,} ({S.DIVERGED_WHY}); "
         f"its curves end there and it is left out of the means from that step."
         for v in labels
         for seed, step in S.diverged(metrics, v)
     ]
-    return "\n".join(lines) if lines else "No run diverged."
+    lines += [
+        f"- {labels[v]}, seed {seed}: never left chance (best test accuracy {best:.4f}, below "
+        f"{S.CHANCE_LEVEL:g}, twice a uniform guess); a comparison with it cannot be judged."
+        for v in labels
+        for seed, best in S.at_chance(metrics, v)
+    ]
+    return "\n".join(lines) if lines else "No run diverged; every run left chance."

@@ -148,6 +148,24 @@ def percentile_drift(metrics: dict[str, Any], variant: str) -> tuple[float, floa
     return float(median_moves.mean()), float(spread_moves.mean())
 
 
+# why the engine marks a run diverged (bnlab.engine.train.DIVERGENCE_LOSS; a test keeps them equal)
+DIVERGED_WHY = "the loss became NaN or inf, or exceeded 1,000"
+# a network whose best test accuracy stays below twice a uniform guess over 10 classes has not
+# learned anything a comparison could rest on
+CHANCE_LEVEL = 0.2
+
+
+def at_chance(metrics: dict[str, Any], variant: str) -> list[tuple[int, float]]:
+    """(seed, best test accuracy) of each run of ``variant`` that did not diverge and whose every
+    test accuracy stayed below CHANCE_LEVEL."""
+    out = []
+    for r in runs_of(metrics, variant):
+        values = [a for a in r.get("test_accuracy") or [] if a is not None]
+        if r.get("diverged_at") is None and values and max(values) < CHANCE_LEVEL:
+            out.append((r["seed"], float(max(values))))
+    return out
+
+
 def diverged(metrics: dict[str, Any], variant: str) -> list[tuple[int, int]]:
     """(seed, step) of each run of ``variant`` that diverged."""
     return [

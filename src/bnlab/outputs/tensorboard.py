@@ -3,17 +3,26 @@
 Scalars (curves and final numbers) and per-layer histograms go to one event file, written into a
 temporary directory next to ``logdir`` and renamed into place, so TensorBoard never shows half a
 run and a rewrite (a resumed run) replaces the old file instead of adding a second one.
+
+Events are written in the caller's thread (:class:`EventFile`), not by tensorboardX's
+SummaryWriter, whose writer thread dies silently on a full disk and then blocks the caller
+forever: here the OSError reaches the caller at once.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tensorboardX import SummaryWriter
+from tensorboardX import summary
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event
+
+from bnlab.outputs.series import DIVERGED_WHY
 
 # metrics.json key -> TensorBoard tag, for the curves recorded at every evaluation step.
 CURVE_TAGS = {
@@ -25,6 +34,40 @@ PERCENTILE_TAG = "last_sigmoid_input/p{q}"
 FINAL_PREFIX = "final/"
 STATUS_TAG = "run/status"
 SKIPPED_TAG = "run/skipped_histograms"
+
+
+def _tensorflow_buckets() -> list[float]:
+    """TensorFlow's default histogram bucket limits (TensorBoard's own test data uses them):
+    +-1e-12 growing by 10% up to 1e20, and 0."""
+    limits = [1e-12]
+    while limits[-1] * 1.1 < 1e20:
+        limits.append(limits[-1] * 1.1)
+    return [-v for v in reversed(limits)] + [0.0] + limits
+
+
+BUCKETS = _tensorflow_buckets()
+
+
+class EventFile:
+    """One TensorBoard event file in ``logdir``, written synchronously."""
+
+    def __init__(self, logdir: Path):
+        self._writer = EventsWriter(str(Path(logdir) / "events"))
+
+    def _add(self, proto: Any, step: int) -> None:
+        self._writer.write_event(Event(wall_time=time.time(), step=step, summary=proto))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self._add(summary.scalar(tag, value), step)
+
+    def add_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
+        self._add(summary.histogram(tag, values, BUCKETS), step)
+
+    def add_text(self, tag: str, text: str, step: int) -> None:
+        self._add(summary.text(tag, text), step)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def flat_scalars(prefix: str, tree: Any) -> dict[str, list[Any]]:
@@ -49,7 +92,7 @@ def _check_histograms(histograms: dict[str, np.ndarray], n_steps: int) -> None:
 
 
 def _write(
-    writer: SummaryWriter,
+    writer: EventFile,
     run: dict[str, Any],
     histograms: dict[str, np.ndarray],
     scalars: dict[str, list[Any]],
@@ -90,7 +133,7 @@ def _write(
                 writer.add_scalar(FINAL_PREFIX + name, float(value), steps[-1])
     if run.get("diverged_at") is not None:
         step = int(run["diverged_at"])
-        writer.add_text(STATUS_TAG, f"diverged at step {step}: loss became NaN or inf", step)
+        writer.add_text(STATUS_TAG, f"diverged at step {step}: {DIVERGED_WHY}", step)
 
 
 def write_run(
@@ -111,7 +154,7 @@ def write_run(
     logdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=logdir.parent, prefix=f".{logdir.name}.", suffix=".tmp"))
     try:
-        writer = SummaryWriter(logdir=str(tmp), flush_secs=3600)
+        writer = EventFile(tmp)
         try:
             _write(writer, run, histograms, scalars or {}, finals or {})
         finally:

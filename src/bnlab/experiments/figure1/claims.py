@@ -195,13 +195,29 @@ def verdicts(
     ``config`` lets a comparison say when the setups differ)."""
     if plain is None or with_bn is None:
         return []
-    out = [
+    accuracy = [
         accuracy_verdict(metrics, plain, with_bn),
-        drift_verdict(metrics, plain, with_bn),
         reproduction_verdict(metrics, plain, with_bn, config),
     ]
-    out += [pre_bnlab_verdict(metrics, plain, with_bn, m) for m in PRE_BNLAB if m.preset == preset]
-    return out
+    accuracy += [
+        pre_bnlab_verdict(metrics, plain, with_bn, m) for m in PRE_BNLAB if m.preset == preset
+    ]
+    stuck = _stuck_at_chance(metrics, (plain, with_bn))
+    if stuck:
+        # an accuracy compared with a network that learned nothing says nothing about BN
+        accuracy = [cannot_judge(v.name, v.claim, v.theirs, stuck) for v in accuracy]
+    return [accuracy[0], drift_verdict(metrics, plain, with_bn), *accuracy[1:]]
+
+
+def _stuck_at_chance(metrics: dict[str, Any], variants: tuple[str, str]) -> str:
+    """Why the accuracy comparisons cannot be judged ("" when both networks left chance)."""
+    stuck = [
+        f"{variant} seed {seed} never left chance (best test accuracy {best:.4f} < "
+        f"{S.CHANCE_LEVEL:g})"
+        for variant in variants
+        for seed, best in S.at_chance(metrics, variant)
+    ]
+    return "; ".join(stuck)
 
 
 def measured_paragraph(

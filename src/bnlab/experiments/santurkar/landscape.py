@@ -26,6 +26,11 @@ ORDER_OF_MAGNITUDE = 10.0
 SMOOTHNESS = ("loss range", "gradient change", "beta-smoothness")
 
 
+# every step size is a forward and backward pass per evaluation, all held at once: past a few
+# hundred the curve is no smoother, and 10^8 of them need ~10^14 bytes
+MAX_STEP_COUNT = 1_000
+
+
 @dataclass(frozen=True)
 class LandscapeSettings:
     # step sizes from low to high x the learning rate, this many
@@ -38,8 +43,10 @@ class LandscapeSettings:
             raise ConfigError(
                 f"--step-range: expected LOW,HIGH with 0 < LOW <= HIGH, got {list(self.step_range)}"
             )
-        if not isinstance(self.step_count, int) or self.step_count < 1:
-            raise ConfigError(f"--step-count: expected at least 1, got {self.step_count!r}")
+        if not isinstance(self.step_count, int) or not 1 <= self.step_count <= MAX_STEP_COUNT:
+            raise ConfigError(
+                f"--step-count: expected 1..{MAX_STEP_COUNT}, got {self.step_count!r}"
+            )
 
     def multipliers(self) -> list[float]:
         return step_multipliers(*self.step_range, self.step_count)
