@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 
@@ -20,3 +22,13 @@ def test_failed_json_write_keeps_the_old_file(tmp_path):
         atomic_write_json(target, {"a": float("nan")})
     assert json.loads(target.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_written_file_follows_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "report.md", "text")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == mode

@@ -163,3 +163,15 @@ def test_resume_without_a_saved_state_is_refused(tmp_path):
     os.remove(out / "checkpoint" / "state.npz")
     with pytest.raises(ConfigError, match=r"state\.npz is missing or empty: the run stopped"):
         _prepare(out, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "what"), [(lambda p: None, "no such directory"), (Path.mkdir, "an empty directory")]
+)
+def test_resume_of_a_missing_or_empty_directory_is_refused(tmp_path, make, what):
+    out = tmp_path / "mistyped"
+    make(out)
+    with pytest.raises(ConfigError) as refused:
+        _prepare(out, resume=True)
+    assert str(refused.value) == (f"--resume: --out {out} is {what}; expected the run to continue")
+    assert sorted(tmp_path.iterdir()) == ([out] if out.exists() else [])

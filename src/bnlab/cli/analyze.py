@@ -20,6 +20,7 @@ from rich.table import Table
 from bnlab.cli.options import out_option, skip_resources_option
 from bnlab.cli.progress import training_progress
 from bnlab.cli.reproduce import build_config
+from bnlab.cli.signals import stop_on_signals
 from bnlab.experiments import ANALYSES, ExperimentRun
 from bnlab.experiments.run import prepare_experiment, run_experiment
 from bnlab.experiments.rundir import saved_config
@@ -94,8 +95,8 @@ def _run(
         analysis, config, out, resume=resume, overwrite=overwrite, check_resources=check_resources
     )
     total = sum(p.train.steps for p in analysis.phases(config))
-    with training_progress(f"analyze {analysis.name}", total) as bar:
-        result = run_experiment(prepared, progress=bar)
+    with stop_on_signals() as stop, training_progress(f"analyze {analysis.name}", total) as bar:
+        result = run_experiment(prepared, progress=bar, stop=stop)
     print_summary(result, Console())
 
 

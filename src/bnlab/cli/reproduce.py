@@ -23,6 +23,7 @@ from bnlab.cli.options import (
     skip_resources_option,
 )
 from bnlab.cli.progress import training_progress
+from bnlab.cli.signals import stop_on_signals
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
 from bnlab.experiments import FIGURE1, ExperimentRun, model_summaries
@@ -93,8 +94,11 @@ def reproduce(**kwargs: Any) -> None:
         FIGURE1, config, out, resume=resume, overwrite=overwrite, check_resources=check_resources
     )
     enable_compile_cache()
-    with training_progress(f"{config.preset}: training", config.steps) as progress:
-        result = run_experiment(prepared, progress=progress)
+    with (
+        stop_on_signals() as stop,
+        training_progress(f"{config.preset}: training", config.steps) as progress,
+    ):
+        result = run_experiment(prepared, progress=progress, stop=stop)
     print_summary(result, Console())
 
 

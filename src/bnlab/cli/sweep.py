@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bnlab.cli.options import out_option, skip_resources_option
 from bnlab.cli.progress import training_progress
+from bnlab.cli.signals import stop_on_signals
 from bnlab.errors import ConfigError
 
 
@@ -101,6 +102,8 @@ def sweep(
 ) -> None:
     """Train every cell of a grid (seeds x learning rates x variants x any config field) and
     write one run directory with a summary per cell."""
+    import jax
+
     from bnlab.engine.devices import default_mesh
     from bnlab.experiments import SWEEP, load_sweep
     from bnlab.experiments.run import prepare_experiment, run_experiment
@@ -116,15 +119,18 @@ def sweep(
         mesh=mesh,
         check_resources=not skip_resource_check,
     )
-    with training_progress(f"sweep {config.name}: training", None) as update:
-        # a grid has too many networks for one line: steps only ({} at an evaluation)
-        result = run_experiment(
-            prepared,
-            progress=lambda step, total, latest: update(
-                step, total, None if latest is None else {}
-            ),
-        )
-    import jax
+    with (
+        stop_on_signals() as stop,
+        training_progress(f"sweep {config.name}: training", None) as update,
+    ):
+
+        def steps_only(step: int, total: int, latest) -> None:
+            # a grid has too many networks for one line: steps only ({} at an evaluation)
+            update(step, total, None if latest is None else {})
+
+        # hosts stop together or not at all: a signal reaches one process only
+        alone = jax.process_count() == 1
+        result = run_experiment(prepared, progress=steps_only, stop=stop if alone else None)
 
     if jax.process_index() == 0:
         print_summary(result, Console())

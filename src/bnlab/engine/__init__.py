@@ -26,7 +26,7 @@ from bnlab.engine.model import (
 )
 from bnlab.engine.optim import OptimizerSpec, make_optimizer
 from bnlab.engine.results import Record, RunResult
-from bnlab.engine.runner import RunGroup, Timing, eval_steps, schedule, train_groups
+from bnlab.engine.runner import RunGroup, Stopped, Timing, eval_steps, schedule, train_groups
 from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "RunKeys",
     "RunResult",
     "RunState",
+    "Stopped",
     "Timing",
     "TrainSpec",
     "batch_loss",

@@ -16,6 +16,7 @@ runs (``RunGroup.hyper``) are per-run arrays in the state, so one program serves
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,15 @@ class RunGroup:
         for name, values in [*self.hyper.items(), *([("tags", self.tags)] if self.tags else [])]:
             if len(values) != len(self.seeds):
                 raise ValueError(f"{name}: {len(values)} values for {len(self.seeds)} runs")
+
+
+class Stopped(Exception):
+    """Training stopped on request (``stop`` was set) at ``step``, its state saved there when
+    the run keeps checkpoints (``saved``): ``resume`` continues from that step."""
+
+    def __init__(self, step: int, saved: bool):
+        super().__init__(f"stopped at step {step:,}")
+        self.step, self.saved = step, saved
 
 
 @dataclass
@@ -120,6 +130,8 @@ class _Loop:
     progress: Progress | None
     # the run's length (a saved step must lie within it)
     steps: int
+    # set (by a signal handler) to stop at the next segment's end, after saving the state there
+    stop: threading.Event | None = None
     records: list[list[Record]] = field(default_factory=list)
 
     def settle(self, step: int, record: list[Record] | None, snapshot: list[Any] | None) -> None:
@@ -159,10 +171,14 @@ class _Loop:
             for g in self.gs:
                 g.segment(a, b - a)
             record = [g.measure(b) for g in self.gs] if b in evals else None
-            is_ckpt = self.checkpoint_dir is not None and (b % epoch == 0 or b == end)
+            stopping = self.stop is not None and self.stop.is_set()
+            is_ckpt = self.checkpoint_dir is not None and (b % epoch == 0 or b == end or stopping)
             if pending is not None:
                 self.settle(*pending)
             pending = (b, record, [g.run for g in self.gs] if is_ckpt else None)
+            if stopping and b < end:
+                self.settle(*pending)
+                raise Stopped(b, saved=self.checkpoint_dir is not None)
         if pending is not None:
             self.settle(*pending)
 
@@ -215,6 +231,7 @@ def train_groups(
     progress: Progress | None = None,
     devices: list[jax.Device] | None = None,
     mesh: Mesh | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[list[RunResult], Timing]:
     """Train every group for ``train.steps`` steps, measuring every ``train.eval_every``.
 
@@ -223,7 +240,8 @@ def train_groups(
     ``devices`` default: one CPU device per group, up to one per core (:func:`cpu_devices`).
     ``mesh``: instead, shard every group's runs over this mesh's "runs" axis (``devices`` is then
     ignored); under ``jax.distributed`` every process calls this alike and gets all results, and
-    only process 0 writes checkpoints.
+    only process 0 writes checkpoints. ``stop``, once set, ends training at the next segment's
+    end (within an epoch) with the state saved there: :class:`Stopped`.
     """
     gs = _compiled_groups(groups, train, mnist, devices, mesh)
     timing = Timing()
@@ -231,7 +249,7 @@ def train_groups(
     all_evals = eval_steps(train.steps, train.eval_every)
     segments = schedule(train.steps, train.eval_every, epoch)
     stamp = ckpt.fingerprint(_described(groups, train))
-    loop = _Loop(gs, checkpoint_dir, stamp, progress, train.steps)
+    loop = _Loop(gs, checkpoint_dir, stamp, progress, train.steps, stop)
     pool = ThreadPoolExecutor(max(1, min(len(gs), os.cpu_count() or 1)))
     t = time.perf_counter()
     list(pool.map(lambda g: g.prepare({b - a for a, b in segments}), gs))

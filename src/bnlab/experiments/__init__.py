@@ -12,7 +12,7 @@ from bnlab.experiments.experiment import Experiment, Phase, Summary
 from bnlab.experiments.figure1 import FIGURE1, model_summaries
 from bnlab.experiments.network import Network
 from bnlab.experiments.registry import ANALYSES, EXPERIMENTS, analysis, experiment
-from bnlab.experiments.run import ExperimentRun, prepare_experiment, run_experiment
+from bnlab.experiments.run import ExperimentRun, RunStopped, prepare_experiment, run_experiment
 from bnlab.experiments.santurkar import AnalysisConfig
 from bnlab.experiments.sweep import SWEEP, SweepConfig, load_sweep, parse_sweep
 
@@ -30,6 +30,7 @@ __all__ = [
     "ExperimentRun",
     "Network",
     "Phase",
+    "RunStopped",
     "Summary",
     "SweepConfig",
     "analysis",

@@ -10,6 +10,7 @@ metrics.json, timing.json, TensorBoard logs, the figures and report.md.
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 import jax
 
 from bnlab.data import MNIST, load_mnist
-from bnlab.engine import RunResult, train_groups
+from bnlab.engine import RunResult, Stopped, train_groups
 from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
 from bnlab.experiments import preflight
@@ -28,6 +29,7 @@ from bnlab.experiments.rundir import (
     COMPLETE,
     CONFIG_FILE,
     FAILED,
+    INTERRUPTED,
     METRICS_FILE,
     RUNNING,
     TENSORBOARD_DIR,
@@ -100,6 +102,9 @@ def prepare_experiment(
         raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(experiment, config)
     preflight.check_out_name(out_dir)
+    if resume and not (out_dir.is_dir() and any(out_dir.iterdir())):
+        what = "an empty directory" if out_dir.is_dir() else "no such directory"
+        raise ConfigError(f"--resume: --out {out_dir} is {what}; expected the run to continue")
     devices = None
     if experiment.shards_runs:
         mesh = mesh if mesh is not None else default_mesh()
@@ -114,8 +119,7 @@ def prepare_experiment(
         need = preflight.footprint(experiment, config, data, placed)
         with preflight.removing(made):
             preflight.check_resources(need, out_dir)
-    has_contents = out_dir.is_dir() and any(out_dir.iterdir())
-    if resume and has_contents:
+    if resume:
         check_resume(experiment, config, out_dir)
     elif writer:
         hint = "" if experiment.shards_runs else "--resume to continue that run or "
@@ -124,11 +128,21 @@ def prepare_experiment(
         remove_partial_outputs(out_dir)
         write_status(out_dir, RUNNING)
         atomic_write_json(out_dir / CONFIG_FILE, config_dict(experiment, config))
-    resumed = resume and has_contents
-    return Prepared(experiment, config, out_dir, data, resumed, started, devices, mesh)
+    return Prepared(experiment, config, out_dir, data, resume, started, devices, mesh)
 
 
-def _train(prepared: Prepared, progress: Progress | None) -> tuple[list, dict[str, Any]]:
+class RunStopped(Stopped):
+    """A run stopped on request (:func:`run_experiment`'s ``stop``) at ``step`` of ``total``
+    (over all phases), its state saved in ``out_dir`` when ``saved``: ``resume`` continues it."""
+
+    def __init__(self, step: int, total: int, saved: bool, out_dir: Path):
+        super().__init__(step, saved)
+        self.total, self.out_dir = total, out_dir
+
+
+def _train(
+    prepared: Prepared, progress: Progress | None, stop: threading.Event | None = None
+) -> tuple[list, dict[str, Any]]:
     """Train every phase; the results in order and the summed compile/train/final times."""
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     devices, mesh = prepared.devices, prepared.mesh
@@ -146,16 +160,20 @@ def _train(prepared: Prepared, progress: Progress | None) -> tuple[list, dict[st
                 shown = latest and {labels.get(n.variant, n.variant): m for n, m in latest.items()}
                 progress(done + step, total, shown or None)
 
-        found, t = train_groups(
-            list(phase.groups),
-            phase.train,
-            prepared.data[phase.data_dir],
-            checkpoint_dir=kept,
-            resume=prepared.resume,
-            progress=report,
-            devices=devices,
-            mesh=mesh,
-        )
+        try:
+            found, t = train_groups(
+                list(phase.groups),
+                phase.train,
+                prepared.data[phase.data_dir],
+                checkpoint_dir=kept,
+                resume=prepared.resume,
+                progress=report,
+                devices=devices,
+                mesh=mesh,
+                stop=stop,
+            )
+        except Stopped as e:
+            raise RunStopped(done + e.step, total, e.saved, out_dir) from None
         results += found
         done += phase.train.steps
         timing["compile_s"] += t.compile_s
@@ -175,6 +193,7 @@ def run_experiment(
     progress: Progress | None = None,
     mesh: jax.sharding.Mesh | None = None,
     write_outputs: bool = True,
+    stop: threading.Event | None = None,
 ) -> ExperimentRun:
     """Train ``experiment`` with ``config`` and write its run directory ``out_dir`` (default
     runs/<name>-<time>): config.json, metrics.json, timing.json, checkpoint/, tensorboard/, the
@@ -183,7 +202,9 @@ def run_experiment(
     replaces a bnlab run directory. ``experiment`` may instead be what :func:`prepare_experiment`
     returned (the CLI checks everything before it shows a progress bar). ``mesh``: where an
     experiment that shards its runs trains them (default: every device). ``write_outputs`` False
-    skips TensorBoard, figures and report. Under ``jax.distributed`` only process 0 writes."""
+    skips TensorBoard, figures and report. Under ``jax.distributed`` only process 0 writes.
+    ``stop``, once set (e.g. by a signal handler), ends training at the next segment with the
+    state saved there, status.json "interrupted", and raises :class:`RunStopped`."""
     if isinstance(experiment, Prepared):
         prepared = experiment
     else:
@@ -192,7 +213,11 @@ def run_experiment(
         )
     writer = jax.process_index() == 0
     try:
-        run = _run(prepared, progress, write_outputs)
+        run = _run(prepared, progress, write_outputs, stop)
+    except RunStopped as e:
+        if writer:
+            write_status(prepared.out_dir, INTERRUPTED, f"stopped at step {e.step:,}")
+        raise
     except BaseException as e:
         if writer:
             _record_failure(prepared.out_dir, e)
@@ -213,10 +238,15 @@ def _record_failure(out_dir: Path, error: BaseException) -> None:
         pass
 
 
-def _run(prepared: Prepared, progress: Progress | None, write_outputs: bool) -> ExperimentRun:
+def _run(
+    prepared: Prepared,
+    progress: Progress | None,
+    write_outputs: bool,
+    stop: threading.Event | None,
+) -> ExperimentRun:
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     t_setup = time.perf_counter()
-    results, timing = _train(prepared, progress)
+    results, timing = _train(prepared, progress, stop)
     timing = {"setup_s": t_setup - prepared.started, **timing}
     t_outputs = time.perf_counter()
     pairs = [(experiment.entry(config, r), r) for r in results]

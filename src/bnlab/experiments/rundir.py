@@ -20,7 +20,7 @@ from bnlab.outputs.report import REPORT_FILE
 from bnlab.outputs.rundir import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TIMING_FILE
 
 CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
-RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
+RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "complete"
 # config.json's key naming the experiment that wrote the directory
 EXPERIMENT_KEY = "experiment"
 
@@ -155,7 +155,8 @@ def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hin
 
 def write_status(out_dir: Path, status: str, error: str | None = None) -> None:
     """status.json: "running" from the start, "failed" (with the error) when the run stopped on
-    one, "complete" once every output is written. A directory that does not say "complete" is
+    one, "interrupted" when stopped on request (a signal), "complete" once every output is
+    written. A directory that does not say "complete" is
     incomplete: --resume continues it, `bnlab report` refuses it."""
     content = {"status": status, "updated": datetime.now().isoformat(timespec="seconds")}
     if error is not None:

@@ -1,0 +1,67 @@
+"""Ctrl-C (SIGINT) and SIGTERM during training: the run stops at the next segment with its state
+saved, one line names the step and the command that continues it, the exit status is 128 + the
+signal's number, and the command it prints finishes the run with the same metrics.json as a run
+that was never stopped."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+ARGS = ("reproduce", "--steps", "6000", "--eval-every", "500", "--hidden", "32,32")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    cmd = [sys.executable, "-m", "bnlab", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    proc = _run(*ARGS, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_saves_and_says_how_to_resume(whole, tmp_path, signum, status):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bnlab", *ARGS, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint" / "state.npz").exists():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    child.send_signal(signum)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == status
+    last = stderr.splitlines()[-1]
+    prefix = "bnlab: stopped at step "
+    assert last.startswith(prefix) and " of 6,000; continue with: bnlab reproduce --out " in last
+    step = int(last.removeprefix(prefix).split(" ")[0].replace(",", ""))
+    assert 0 < step < 6000 and step % 500 == 0  # segments end at evaluations and epochs
+    assert '"status": "interrupted"' in (out / "status.json").read_text()
+    assert not (out / "metrics.json").exists()
+
+    command = shlex.split(last.split("continue with: ")[1])
+    assert command[0] == "bnlab"
+    resumed = _run(*command[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
