@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,22 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
+# a config, sweep or metrics file bnlab reads whole; a larger one is not one of them
+MAX_USER_FILE = 256 * 2**20
+
+
 def read_user_text(path: Path, error: type[BnlabError]) -> str:
-    """A user's file as UTF-8 text; a missing or unreadable file raises ``error`` naming it."""
+    """A user's file as UTF-8 text; a missing or unreadable file raises ``error`` naming it. Only a
+    regular file is opened: reading a FIFO would wait for a writer forever."""
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, expected a file")
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: not a regular file (a FIFO, socket or device), expected a file")
+        size = path.stat().st_size
+        if size > MAX_USER_FILE:
+            raise error(f"{path}: {size:,} bytes, expected at most {MAX_USER_FILE:,}")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bnlab.cli.options import nonempty_path
 from bnlab.data import class_counts, load_mnist
 
 data_app = typer.Typer(
@@ -23,6 +24,7 @@ def info(
         typer.Option(
             "--data-dir",
             help="Directory with the four IDX files (gzip or raw). Default: the embedded MNIST.",
+            parser=nonempty_path,
         ),
     ] = None,
 ) -> None:

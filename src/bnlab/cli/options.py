@@ -58,7 +58,8 @@ def _annotation(name: str, help_text: str) -> Any:
     elif "float" in kind:
         option_type = float | None
     elif name == "data_dir":
-        option_type = Path | None
+        # the name as given: typer's Path would turn an empty one into "." (the working directory)
+        return Annotated[str | None, typer.Option(flag(name), help=help_text, metavar="DIR")]
     else:
         option_type = str | None  # strings, and lists given comma-separated
     return Annotated[option_type, typer.Option(flag(name), help=help_text)]
@@ -102,7 +103,7 @@ def _list(name: str, text: str, item: type) -> tuple:
         raise ConfigError(f"{flag(name)}: expected comma-separated {kind}, got {text!r}") from None
 
 
-def _path(value: str) -> Path:
+def nonempty_path(value: str) -> Path:
     """A path option's value; an empty one (``--out ''``) would silently mean ".": refused."""
     if not value.strip():
         raise typer.BadParameter("expected a path, got an empty name")
@@ -111,7 +112,7 @@ def _path(value: str) -> Path:
 
 def out_option(help_text: str) -> Any:
     """``--out DIR``, refusing an empty name."""
-    return typer.Option("--out", help=help_text, parser=_path)
+    return typer.Option("--out", help=help_text, parser=nonempty_path)
 
 
 SKIP_RESOURCES_HELP = (

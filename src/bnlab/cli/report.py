@@ -30,7 +30,10 @@ def report(
     out = out if out is not None else fresh_path(f"report-{datetime.now():%Y%m%d-%H%M%S}", ".md")
     check_out_file(out, overwrite)
     text = merged_report(directories, out)
-    atomic_write_text(out, text)
+    try:
+        atomic_write_text(out, text)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     print(f"wrote {out} ({len(directories)} run directories)")
 
 

@@ -9,6 +9,7 @@ it; :mod:`bnlab.experiments.fields` says every field in words (CLI help, report 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -26,6 +27,29 @@ MAX_WIDTH = 65_536
 # XLA unrolls every layer into the compiled step: 100 layers compile in ~30 s here; 5,000 grew
 # past 6 GB before compiling
 MAX_LAYERS = 100
+# seeds per network: each is a run held in memory at once; past this the count is a typo
+MAX_SEEDS = 10_000
+# the engine trains in float32: its largest finite value and its smallest positive normal one
+FLOAT32_MAX = 3.4028235e38
+FLOAT32_TINY = 1.1754944e-38
+# int field -> (lowest, highest, what a value below says, what a value above says)
+INT_RANGES = {
+    "batch_size": (2, MNIST_TRAIN, "at least 2 (BN needs 2)", f"at most {MNIST_TRAIN}"),
+    "steps": (1, INT32_MAX, "at least 1", f"at most {INT32_MAX:,}"),
+    "eval_every": (1, INT32_MAX, "at least 1", f"at most {INT32_MAX:,}"),
+    "seeds": (1, MAX_SEEDS, "at least 1", f"1..{MAX_SEEDS:,}"),
+    "first_seed": (0, INT32_MAX, "at least 0", f"seeds up to {INT32_MAX:,}"),
+    "hist_examples": (1, INT32_MAX, "at least 1", f"at most {INT32_MAX:,}"),
+}
+TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "on or off (true or false)",
+    "str": "a name",
+    "str | None": "a directory's name",
+    "tuple[int, ...]": "comma-separated integers",
+    "tuple[str, ...]": "comma-separated names",
+}
 
 
 @dataclass(frozen=True)
@@ -67,28 +91,33 @@ class ExperimentConfig:
         self.validate()
 
     def validate(self) -> ExperimentConfig:
-        positive_ints = ("batch_size", "steps", "eval_every", "seeds")
-        for name in positive_ints:
-            _check(name, getattr(self, name), isinstance(getattr(self, name), int), "an integer")
-            _check(name, getattr(self, name), getattr(self, name) >= 1, "at least 1")
-        _check("batch_size", self.batch_size, self.batch_size >= 2, "at least 2 (BN needs 2)")
-        _check(
-            "batch_size",
-            self.batch_size,
-            self.batch_size <= MNIST_TRAIN,
-            f"at most {MNIST_TRAIN}",
-        )
-        _check("first_seed", self.first_seed, isinstance(self.first_seed, int), "an integer")
-        _check("first_seed", self.first_seed, self.first_seed >= 0, "at least 0")
-        # the engine counts steps and draws seeds as int32
-        _check("steps", self.steps, self.steps <= INT32_MAX, f"at most {INT32_MAX:,}")
-        last_seed = self.first_seed + self.seeds - 1
-        _check("first_seed", self.first_seed, last_seed <= INT32_MAX, f"seeds up to {INT32_MAX:,}")
-        _check("preset", self.preset, bool(self.preset), "a preset's name")
-        _check("hist_examples", self.hist_examples, self.hist_examples >= 1, "at least 1")
+        """Check every field's type first (so that no comparison below can fail on a wrong type),
+        then its range; float fields are held as floats."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            _check(f.name, value, _is(f.type, value), TYPE_WORDS[f.type])
+            if f.type == "float":
+                _check(f.name, value, _floatable(value), "a finite number")
+                object.__setattr__(self, f.name, float(value))
+        # the engine counts steps, evaluations and examples and draws seeds as int32
+        for name, (low, high, below, above) in INT_RANGES.items():
+            value = getattr(self, name)
+            _check(name, value, value >= low, below)
+            _check(name, value, value <= high, above)
+        highest = INT32_MAX - self.seeds + 1  # the last of the seeds fits int32
+        within = f"seeds up to {INT32_MAX:,}: at most {highest:,} with {self.seeds:,} seeds"
+        _check("first_seed", self.first_seed, self.first_seed <= highest, within)
+        _check("preset", self.preset, bool(self.preset.strip()), "a preset's name")
+        if self.data_dir is not None:
+            _check("data_dir", self.data_dir, "\0" not in self.data_dir, "a directory's name")
+            if not self.data_dir.strip():
+                raise ConfigError("--data-dir: expected a directory, got an empty name")
+        # the engine trains in float32: a value must neither overflow nor vanish there
         for name in ("lr", "init_std", "bn_eps", "opt_eps"):
             value = getattr(self, name)
-            _check(name, value, value > 0 and value < float("inf"), "a finite number > 0")
+            _check(name, value, value > 0, "a finite number > 0")
+            ok = FLOAT32_TINY <= value <= FLOAT32_MAX
+            _check(name, value, ok, f"a float32 number > 0 ({FLOAT32_TINY:.8g}..{FLOAT32_MAX:.8g})")
         for name in ("rho", "bn_momentum", "threshold"):
             _check(name, getattr(self, name), 0 <= getattr(self, name) <= 1, "in [0, 1]")
         _check("momentum", self.momentum, 0 <= self.momentum < 1, "in [0, 1)")
@@ -153,17 +182,63 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """The config of ``data`` (config.json's); a missing field is the default, a null one
+        (None) is refused like any value of the wrong type."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected a table of fields, got {brief_repr(data)}")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(k) for k in set(data) - set(known))
         if unknown:
-            raise ConfigError(f"config has unknown fields {unknown}")
+            raise ConfigError(f"config has unknown fields {brief_repr(unknown)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
 
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
+        option = "--" + name.replace("_", "-")
+        raise ConfigError(f"{option}: expected {expected}, got {brief_repr(value)}")
+
+
+def brief_repr(value: Any) -> str:
+    """``value`` for a one-line message: its repr, cut short (a list of 5,000 sizes, a huge int)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        if value.bit_length() < 1000:
+            return f"{value:.3g}"
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python prints
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text):,} characters)"
+
+
+def _is(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of the field type ``kind`` (its annotation): bools are not numbers."""
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "str | None":
+        return value is None or isinstance(value, str)
+    item = kind.removeprefix("tuple[").removesuffix(", ...]")
+    return isinstance(value, tuple) and all(_is(item, v) for v in value)
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float (not a bool) that is finite as a float (an int past float64 is not)."""
+    return _is("float", value) and _floatable(value)
+
+
+def _floatable(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int past float64
+        return False
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from bnlab.engine.checkpoint import STATE_FILE, check_state, has_state
-from bnlab.errors import ConfigError
+from bnlab.errors import BnlabError, ConfigError
 from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.registry import EXPERIMENTS
-from bnlab.files import atomic_write_json
+from bnlab.files import atomic_write_bytes, atomic_write_json
 from bnlab.outputs.report import REPORT_FILE
 from bnlab.outputs.rundir import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TIMING_FILE
 
@@ -162,6 +162,24 @@ def write_status(out_dir: Path, status: str, error: str | None = None) -> None:
     if error is not None:
         content["error"] = error
     atomic_write_json(Path(out_dir) / STATUS_FILE, content)
+
+
+def record_failure(out_dir: Path, error: BaseException, previous: bytes | None) -> None:
+    """status.json says "failed" and why; if even that cannot be written (the disk is full), the
+    "running" written at the start stays, which says incomplete just as well. A resume refused
+    for the user's reason (a damaged checkpoint) puts back the status it found (``previous``): a
+    finished run stays finished."""
+    if isinstance(error, BnlabError) and previous is not None:
+        atomic_write_bytes(Path(out_dir) / STATUS_FILE, previous)
+        return
+    if isinstance(error, KeyboardInterrupt):
+        why = "interrupted"
+    else:
+        why = f"{type(error).__name__}: " + " ".join(str(error).split())
+    try:
+        write_status(out_dir, FAILED, why)
+    except OSError:
+        pass
 
 
 def remove_partial_outputs(out_dir: Path) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bnlab.engine import Measure, RunGroup, RunResult
-from bnlab.experiments.config import PAPER, ExperimentConfig
+from bnlab.errors import ConfigError
+from bnlab.experiments.config import PAPER, ExperimentConfig, brief_repr
 from bnlab.experiments.experiment import Experiment, Phase, curves_entry
 from bnlab.experiments.fields import setup_rows
 from bnlab.experiments.network import Network
@@ -42,9 +43,20 @@ class AnalysisConfig:
     base: ExperimentConfig
     settings: Any = None
 
+    def __post_init__(self) -> None:
+        # settings that depend on the base config (lr-sweep: lr x each multiplier) check it here
+        check = getattr(self.settings, "check_base", None)
+        if check is not None:
+            check(self.base)
+
     def replace(self, **overrides: Any) -> AnalysisConfig:
         """A copy with fields of ``base`` overridden (None values ignored)."""
         return dataclasses.replace(self, base=self.base.replace(**overrides))
+
+
+@dataclass(frozen=True)
+class _NoSettings:
+    """The settings of an analysis without any."""
 
 
 def settings_dict(settings: Any) -> dict[str, Any]:
@@ -90,8 +102,25 @@ class Analysis(Experiment):
         }
 
     def config_from_dict(self, data: dict[str, Any], run_dir: Path | None = None):
+        """The config of ``data`` (config.json's); every problem is a ConfigError naming the
+        field (``settings.target``...)."""
+        if not isinstance(data, dict) or "base" not in data:
+            raise ConfigError(
+                f"config: expected a table with base and settings, got {brief_repr(data)}"
+            )
         base = ExperimentConfig.from_dict(data["base"])
-        saved = data.get("settings") or {}
+        saved = data.get("settings")
+        saved = {} if saved is None else saved
+        if not isinstance(saved, dict):
+            raise ConfigError(f"settings: expected a table of settings, got {brief_repr(saved)}")
+        known = [f.name for f in dataclasses.fields(self.settings_type or _NoSettings)]
+        unknown = sorted(str(k) for k in saved if k not in known)
+        if unknown:
+            expected = f"one of {', '.join(known)}" if known else "none"
+            raise ConfigError(
+                f"settings: unknown field {brief_repr(unknown[0])} of {self.name}; "
+                f"expected {expected}"
+            )
         if self.settings_type is None:
             return AnalysisConfig(base)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bnlab.errors import ConfigError
+from bnlab.experiments.config import FLOAT32_MAX, FLOAT32_TINY, brief_repr, is_number
 from bnlab.experiments.network import WITH_BN, WITHOUT_BN, Network
 from bnlab.experiments.santurkar import figures as F
 from bnlab.experiments.santurkar.common import Analysis, AnalysisConfig
@@ -38,15 +39,22 @@ class LandscapeSettings:
     step_count: int = 8
 
     def __post_init__(self) -> None:
-        low, high = self.step_range if len(self.step_range) == 2 else (0, -1)
-        if not 0 < low <= high < float("inf"):
+        given = self.step_range
+        pair = isinstance(given, tuple) and len(given) == 2 and all(map(is_number, given))
+        low, high = (float(given[0]), float(given[1])) if pair else (0.0, -1.0)
+        # step sizes are float32 numbers (the engine's precision): neither overflow nor vanish
+        if not FLOAT32_TINY <= low <= high <= FLOAT32_MAX:
+            shown = list(given) if isinstance(given, tuple) else given
             raise ConfigError(
-                f"--step-range: expected LOW,HIGH with 0 < LOW <= HIGH, got {list(self.step_range)}"
+                f"--step-range: expected LOW,HIGH with 0 < LOW <= HIGH, got {brief_repr(shown)} "
+                f"(step sizes are float32: {FLOAT32_TINY:.8g}..{FLOAT32_MAX:.8g})"
             )
-        if not isinstance(self.step_count, int) or not 1 <= self.step_count <= MAX_STEP_COUNT:
-            raise ConfigError(
-                f"--step-count: expected 1..{MAX_STEP_COUNT}, got {self.step_count!r}"
-            )
+        object.__setattr__(self, "step_range", (low, high))
+        count = self.step_count
+        is_int = isinstance(count, int) and not isinstance(count, bool)
+        if not is_int or not 1 <= count <= MAX_STEP_COUNT:
+            shown = brief_repr(count)
+            raise ConfigError(f"--step-count: expected 1..{MAX_STEP_COUNT}, got {shown}")
 
     def multipliers(self) -> list[float]:
         return step_multipliers(*self.step_range, self.step_count)

@@ -11,6 +11,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bnlab.errors import ConfigError
+from bnlab.experiments.config import (
+    FLOAT32_MAX,
+    FLOAT32_TINY,
+    ExperimentConfig,
+    brief_repr,
+    is_number,
+)
 from bnlab.experiments.experiment import Phase
 from bnlab.experiments.network import Network
 from bnlab.experiments.santurkar import lr_table as L
@@ -31,17 +38,44 @@ class LrSweepSettings:
     target: float | str = 0.93
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.multipliers if not 0 < m < float("inf")]
-        if not self.multipliers or bad or len(set(self.multipliers)) != len(self.multipliers):
+        given = self.multipliers
+        numbers = isinstance(given, tuple) and all(
+            isinstance(m, int | float) and not isinstance(m, bool) for m in given
+        )
+        if not numbers:
+            raise ConfigError(f"--multipliers: expected numbers, got {brief_repr(given)}")
+        if len(given) > MAX_MULTIPLIERS:
             raise ConfigError(
-                f"--multipliers: expected distinct finite numbers > 0, got {list(self.multipliers)}"
+                f"--multipliers: expected at most {MAX_MULTIPLIERS:,} multipliers, "
+                f"got {len(given):,}"
             )
-        if self.target != "baseline" and not (
-            isinstance(self.target, float | int) and 0 < self.target <= 1
-        ):
+        bad = [m for m in given if not (is_number(m) and m > 0)]
+        multipliers = () if bad else tuple(float(m) for m in given)
+        if not multipliers or len(set(multipliers)) != len(multipliers):
             raise ConfigError(
-                f"--target: expected a test accuracy in (0, 1] or 'baseline', got {self.target!r}"
+                f"--multipliers: expected distinct finite numbers > 0, got {brief_repr(given)}"
             )
+        object.__setattr__(self, "multipliers", multipliers)
+        if self.target != "baseline" and not (is_number(self.target) and 0 < self.target <= 1):
+            raise ConfigError(
+                "--target: expected a test accuracy in (0, 1] or 'baseline', "
+                f"got {brief_repr(self.target)}"
+            )
+
+    def check_base(self, base: ExperimentConfig) -> None:
+        """Each network's learning rate, lr x multiplier, is a float32 number > 0 (the engine's
+        precision)."""
+        for m in self.multipliers:
+            lr = base.lr * m
+            if not (FLOAT32_TINY <= lr <= FLOAT32_MAX and m <= FLOAT32_MAX):
+                raise ConfigError(
+                    f"--multipliers: expected the multiplier and lr x multiplier in float32's "
+                    f"{FLOAT32_TINY:.8g}..{FLOAT32_MAX:.8g}, got lr {base.lr:g} x {m:g} = {lr:g}"
+                )
+
+
+# each multiplier is a phase of its own (two networks, compiled and trained): past this, a typo
+MAX_MULTIPLIERS = 1_000
 
 
 def _floats(option: str, text: str) -> tuple[float, ...]:
@@ -76,7 +110,13 @@ class LrSweep(Analysis):
     def settings_from_options(self, multipliers: str | None, target: str | None):
         d = LrSweepSettings()
         if target is not None and target != "baseline":
-            (target,) = _floats("--target", target)
+            values = _floats("--target", target)
+            if len(values) != 1:
+                raise ConfigError(
+                    "--target: expected one test accuracy in (0, 1] or 'baseline', "
+                    f"got {brief_repr(target)}"
+                )
+            (target,) = values
         return LrSweepSettings(
             _floats("--multipliers", multipliers) if multipliers is not None else d.multipliers,
             d.target if target is None else target,

@@ -6,13 +6,14 @@ one-line :class:`ConfigError` naming the file and the field.
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.config import ExperimentConfig, preset
+from bnlab.experiments.config import INT32_MAX, MAX_SEEDS, ExperimentConfig, brief_repr, preset
 from bnlab.files import read_user_text
 from bnlab.outputs.report import show_value
 
@@ -21,6 +22,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+
+# a grid axis of more values than this is a typo or a generated file gone wrong
+MAX_AXIS = 10_000
+# runs of one sweep (cells x variants x seeds): each is a network trained in memory at once
+MAX_RUNS = 100_000
 
 # fields that are not grid axes, and why
 NOT_AXES = {
@@ -57,7 +63,7 @@ def _typed(kind: str, value: Any) -> tuple[bool, Any]:
     if kind == "int":
         return is_int, value
     if kind == "float":
-        ok = is_int or isinstance(value, float)
+        ok = isinstance(value, float) or (is_int and abs(value) < 2**1000)
         return ok, float(value) if ok else value
     if kind == "str":
         return isinstance(value, str), value
@@ -130,7 +136,7 @@ def _error(source: str, where: str, message: str) -> ConfigError:
 def _field_value(source: str, where: str, name: str, value: Any) -> Any:
     ok, typed = _typed(KINDS[name], value)
     if not ok:
-        raise _error(source, where, f"expected {EXPECTED[KINDS[name]]}, got {value!r}")
+        raise _error(source, where, f"expected {EXPECTED[KINDS[name]]}, got {brief_repr(value)}")
     return typed
 
 
@@ -172,14 +178,27 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
             raise _error(source, where, f"expected a list of values, got {values!r}")
         if not values:
             raise _error(source, where, "expected at least one value, got an empty list")
+        if len(values) > MAX_AXIS:
+            many = f"expected at most {MAX_AXIS:,} values, got {len(values):,}"
+            raise _error(source, where, many)
         typed = tuple(_field_value(source, f"{where}[{i}]", key, v) for i, v in enumerate(values))
         if len(set(typed)) != len(typed):
-            raise _error(source, where, f"expected distinct values, got {values!r}")
+            raise _error(source, where, f"expected distinct values, got {brief_repr(values)}")
         grid[key] = typed
+    _check_data_dirs(source, overrides, grid)
     try:
         base = base.replace(**overrides, seeds=len(seeds), first_seed=min(seeds))
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+    cells = math.prod(len(values) for values in grid.values())
+    runs = cells * len(base.variants) * len(seeds)
+    if runs > MAX_RUNS:
+        raise _error(
+            source,
+            "grid",
+            f"expected at most {MAX_RUNS:,} runs (cells x variants x seeds), got {runs:,} "
+            f"({cells:,} cells x {len(base.variants)} variants x {len(seeds):,} seeds)",
+        )
     sweep = SweepConfig(source, base, seeds, grid)
     for cell in sweep.cells():
         try:
@@ -196,11 +215,17 @@ def _known() -> str:
 
 
 def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:
+    """The seeds: ``first`` alone, a count from ``first`` or a list; each checked (count and
+    size) before any list is built."""
     if value is None:
         return (first,)
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise _error(source, "seeds", f"expected a count of at least 1, got {value}")
+        if value > MAX_SEEDS:
+            raise _error(
+                source, "seeds", f"expected a count 1..{MAX_SEEDS:,}, got {brief_repr(value)}"
+            )
         return tuple(range(first, first + value))
     ok = (
         isinstance(value, list)
@@ -209,11 +234,45 @@ def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:
     )
     if not ok:
         raise _error(
-            source, "seeds", f"expected a count or a non-empty list of seeds >= 0, got {value!r}"
+            source,
+            "seeds",
+            f"expected a count or a non-empty list of seeds >= 0, got {brief_repr(value)}",
+        )
+    if len(value) > MAX_SEEDS:
+        raise _error(source, "seeds", f"expected at most {MAX_SEEDS:,} seeds, got {len(value):,}")
+    beyond = [v for v in value if v > INT32_MAX]
+    if beyond:
+        raise _error(
+            source,
+            "seeds",
+            f"expected seeds in 0..{INT32_MAX:,} (int32), got {brief_repr(beyond[0])}",
         )
     if len(set(value)) != len(value):
-        raise _error(source, "seeds", f"expected distinct seeds, got {value!r}")
+        raise _error(source, "seeds", f"expected distinct seeds, got {brief_repr(value)}")
     return tuple(value)
+
+
+def _check_data_dirs(source: str, overrides: dict[str, Any], grid: dict[str, tuple]) -> None:
+    """Every ``data_dir`` of the file names an existing directory (said here, naming the file
+    and the field, rather than when the data is loaded)."""
+    named = [("data_dir", overrides["data_dir"])] if "data_dir" in overrides else []
+    named += [(f"grid.data_dir[{i}]", d) for i, d in enumerate(grid.get("data_dir", ()))]
+    for where, directory in named:
+        if not directory.strip():
+            raise _error(source, where, "expected a directory, got an empty name")
+        try:
+            found = Path(directory).is_dir()
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            shown = f"{brief_repr(directory)} ({e})"
+            raise _error(source, where, f"expected a directory, got {shown}") from None
+        if not found:
+            what = "not a directory" if Path(directory).exists() else "no such directory"
+            raise _error(
+                source,
+                where,
+                f"expected a directory of MNIST-format IDX files, got {brief_repr(directory)} "
+                f"({what})",
+            )
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
@@ -225,4 +284,6 @@ def load_sweep(path: str | Path) -> SweepConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except (RecursionError, MemoryError):  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     return parse_sweep(data, str(path))
