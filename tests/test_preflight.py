@@ -175,3 +175,21 @@ def test_resume_of_a_missing_or_empty_directory_is_refused(tmp_path, make, what)
         _prepare(out, resume=True)
     assert str(refused.value) == (f"--resume: --out {out} is {what}; expected the run to continue")
     assert sorted(tmp_path.iterdir()) == ([out] if out.exists() else [])
+
+
+def test_a_refused_resume_leaves_the_status_it_found(tmp_path):
+    """A finished run whose checkpoint is then damaged stays "complete" (and reportable)."""
+    import numpy as np
+
+    from bnlab.engine.checkpoint import CheckpointError
+
+    out = tmp_path / "run"
+    run_experiment(FIGURE1, TINY, out)
+    before = (out / "status.json").read_bytes()
+    state = out / "checkpoint" / "state.npz"
+    arrays = dict(np.load(state, allow_pickle=False))
+    arrays["fingerprint"] = np.asarray("another configuration")
+    np.savez(state.with_suffix(""), **arrays)
+    with pytest.raises(CheckpointError, match="saved by a different configuration"):
+        run_experiment(FIGURE1, TINY, out, resume=True)
+    assert (out / "status.json").read_bytes() == before

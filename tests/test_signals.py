@@ -65,3 +65,18 @@ def test_a_signal_stops_saves_and_says_how_to_resume(whole, tmp_path, signum, st
     resumed = _run(*command[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert (out / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
+
+
+def test_an_interrupt_outside_training_is_one_line_and_130(capsys, monkeypatch):
+    """A second Ctrl-C (or one while loading data) stops at once: no traceback."""
+    from cli_fixtures import bnlab_here
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bnlab.cli.data.load_mnist", interrupted)
+    code, stderr = bnlab_here(capsys, monkeypatch, "data", "info")
+    assert code == 130
+    assert stderr == (
+        "bnlab: interrupted (an interrupted run continues from its last checkpoint: --resume)\n"
+    )

@@ -7,7 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
-from bnlab.outputs.tensorboard import flat_scalars, write_run
+from bnlab.outputs.tensorboard import FINAL_TAG, write_run
 
 
 def _run(**extra):
@@ -53,18 +53,19 @@ def _scalars(acc, tag):
     return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 
+def _text(acc, tag):
+    return [(e.step, e.tensor_proto.string_val[0].decode()) for e in acc.Tensors(tag)]
+
+
 @pytest.mark.parametrize(
     ("tag", "expected"),
     [
-        ("test/accuracy", [(100, 0.5), (200, 0.75), (300, 0.875)]),
-        ("test/loss", [(100, 1.5), (200, 0.5), (300, 0.25)]),
-        ("train/loss", [(100, 2.0), (200, 1.0), (300, 0.125)]),
-        ("last_sigmoid_input/p15", [(100, -1.0), (200, -0.5), (300, -0.25)]),
-        ("last_sigmoid_input/p50", [(100, 0.0), (200, 0.5), (300, 1.0)]),
-        ("last_sigmoid_input/p85", [(100, 1.0), (200, 2.0), (300, 4.0)]),
-        ("final/population_test_accuracy", [(300, 0.9375)]),
-        ("final/batch_stats_test_accuracy/60", [(300, 0.875)]),
-        ("final/batch_stats_test_accuracy/1", [(300, 0.125)]),
+        ("accuracy/test", [(100, 0.5), (200, 0.75), (300, 0.875)]),
+        ("loss/test", [(100, 1.5), (200, 0.5), (300, 0.25)]),
+        ("loss/train", [(100, 2.0), (200, 1.0), (300, 0.125)]),
+        ("typical_unit_input/p15", [(100, -1.0), (200, -0.5), (300, -0.25)]),
+        ("typical_unit_input/p50", [(100, 0.0), (200, 0.5), (300, 1.0)]),
+        ("typical_unit_input/p85", [(100, 1.0), (200, 2.0), (300, 4.0)]),
     ],
 )
 def test_scalars_read_back_exactly(tmp_path, tag, expected):
@@ -104,14 +105,15 @@ def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
     }
     write_run(tmp_path / "bn-seed0", run, hists, finals=finals)
     acc = _read(tmp_path / "bn-seed0")
-    assert _scalars(acc, "test/accuracy") == [(100, 0.5)]
+    assert _scalars(acc, "accuracy/test") == [(100, 0.5)]
     assert [e.step for e in acc.Histograms("layer1/bn_input")] == [100]
-    assert not any(t.startswith("final/") for t in acc.Tags()["scalars"])
-    (status,) = acc.Tensors("run/status/text_summary")
-    assert status.step == 200
-    assert status.tensor_proto.string_val == [
-        b"diverged at step 200: the loss became NaN or inf, or exceeded 1,000"
+    assert _text(acc, "run/status/text_summary") == [
+        (200, "diverged at step 200: the loss became NaN or inf, or exceeded 1,000")
     ]
+    # the histograms after the divergence step are not written, nor counted as skipped
+    assert "run/skipped_histograms/text_summary" not in acc.Tags()["tensors"]
+    ((step, table),) = _text(acc, f"{FINAL_TAG}/text_summary")
+    assert step == 200 and "diverged at step 200" in table and "population" not in table
 
 
 def test_rewrite_replaces_the_event_file(tmp_path):
@@ -119,7 +121,7 @@ def test_rewrite_replaces_the_event_file(tmp_path):
     write_run(logdir, _run(), _histograms())
     write_run(logdir, _run(test_accuracy=[0.25, 0.5, 1.0]), _histograms())
     assert len(list(logdir.iterdir())) == 1
-    assert _scalars(_read(logdir), "test/accuracy") == [(100, 0.25), (200, 0.5), (300, 1.0)]
+    assert _scalars(_read(logdir), "accuracy/test") == [(100, 0.25), (200, 0.5), (300, 1.0)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bn-seed0"]
 
 
@@ -129,41 +131,46 @@ def test_histogram_with_wrong_row_count_is_refused_and_nothing_is_left(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_scalar_tags_are_exactly_curves_percentiles_and_final_numbers(tmp_path):
-    # percentile_unit is an index, not a measurement: it gets no scalar
+def test_scalar_tags_are_exactly_curves_and_percentiles_finals_are_text(tmp_path):
+    # percentile_unit is an index, not a measurement: it gets no scalar; the final numbers are
+    # one table, not single-point scalar cards
     write_run(tmp_path / "bn-seed0", _run(percentile_unit=42), _histograms(), finals=FINALS)
-    assert sorted(_read(tmp_path / "bn-seed0").Tags()["scalars"]) == [
-        "final/batch_stats_test_accuracy/1",
-        "final/batch_stats_test_accuracy/60",
-        "final/population_test_accuracy",
-        "last_sigmoid_input/p15",
-        "last_sigmoid_input/p50",
-        "last_sigmoid_input/p85",
-        "test/accuracy",
-        "test/loss",
-        "train/loss",
+    acc = _read(tmp_path / "bn-seed0")
+    assert sorted(acc.Tags()["scalars"]) == [
+        "accuracy/test",
+        "loss/test",
+        "loss/train",
+        "typical_unit_input/p15",
+        "typical_unit_input/p50",
+        "typical_unit_input/p85",
     ]
+    ((step, table),) = _text(acc, f"{FINAL_TAG}/text_summary")
+    assert step == 300
+    assert table.splitlines()[:2] == ["| measurement | value |", "|---|---|"]
+    assert "| test accuracy, BN with its running averages, step 300 | 0.8750 |" in table
+    assert "Algorithm 2's population statistics, end of training | 0.9375 |" in table
+    # population first, then the batch statistics from the largest batch to the smallest
+    assert table.index("population") < table.index("batches of 60") < table.index("batches of 1 ")
 
 
 def test_final_numbers_come_from_finals_not_from_the_entry(tmp_path):
     # the entry still holds population_test_accuracy etc., but only ``finals`` is written
     write_run(tmp_path / "bn-seed0", _run(), _histograms())
-    tags = _read(tmp_path / "bn-seed0").Tags()["scalars"]
-    assert not any(t.startswith("final/") for t in tags)
+    ((_, table),) = _text(_read(tmp_path / "bn-seed0"), f"{FINAL_TAG}/text_summary")
+    assert "population" not in table and "batches of" not in table
+
+
+def test_every_tag_has_a_description(tmp_path):
+    write_run(tmp_path / "bn-seed0", _run(), _histograms(), finals=FINALS)
+    acc = _read(tmp_path / "bn-seed0")
+    tags = acc.Tags()
+    for tag in [*tags["scalars"], *tags["histograms"], *tags["tensors"]]:
+        assert len(acc.SummaryMetadata(tag).summary_description) > 40, tag
+    assert "running averages" in acc.SummaryMetadata("accuracy/test").summary_description
 
 
 def test_further_scalars_are_written_and_none_skipped(tmp_path):
-    measures = {
-        "ics": {"distance": {"2": [0.5, None, 0.25]}},
-        "landscape": {"loss_max": [2.0, 1.0, 0.5]},
-    }
-    scalars = {}
-    for name, tree in measures.items():
-        scalars.update(flat_scalars(name, tree))
-    assert scalars == {
-        "ics/distance/2": [0.5, None, 0.25],
-        "landscape/loss_max": [2.0, 1.0, 0.5],
-    }
+    scalars = {"ics/distance/2": [0.5, None, 0.25], "landscape/loss_max": [2.0, 1.0, 0.5]}
     write_run(tmp_path / "bn-seed0", _run(), _histograms(), scalars=scalars)
     acc = _read(tmp_path / "bn-seed0")
     assert _scalars(acc, "ics/distance/2") == [(100, 0.5), (300, 0.25)]

@@ -48,6 +48,8 @@ def _print_version(value: bool) -> None:
 
 
 DEBUG = "BNLAB_DEBUG"
+# the exit status typer gives a KeyboardInterrupt (128 + SIGINT)
+INTERRUPTED = 130
 
 
 @app.callback()
@@ -80,6 +82,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except BnlabError as e:
         _fail(f"error: {e}", 2)
+
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         # a run's status.json says it is incomplete; --resume continues it from its checkpoint
@@ -106,4 +109,8 @@ def main() -> None:
             "`bnlab --debug ...` or BNLAB_DEBUG=1 for the traceback)",
             1,
         )
+    if code == INTERRUPTED:
+        # typer's answer to a KeyboardInterrupt (a second Ctrl-C during training, or one outside
+        # it): stop now, in one line
+        _fail("interrupted (an interrupted run continues from its last checkpoint: --resume)", code)
     sys.exit(code or 0)

@@ -27,7 +27,7 @@ from bnlab.cli.signals import stop_on_signals
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
 from bnlab.experiments import FIGURE1, ExperimentRun, model_summaries
-from bnlab.experiments.config import ExperimentConfig, preset
+from bnlab.experiments.config import INT32_MAX, ExperimentConfig, preset
 from bnlab.experiments.fields import FIELD_HELP
 from bnlab.experiments.network import VARIANTS
 from bnlab.experiments.run import prepare_experiment, run_experiment
@@ -70,12 +70,16 @@ def build_config(
     if epochs is not None:
         if overrides.get("steps") is not None:
             raise ConfigError("--epochs and --steps: expected one of them, got both")
-        if epochs < 1:
-            raise ConfigError(f"--epochs: expected at least 1, got {epochs}")
         batch = overrides.get("batch_size") or config.batch_size
+        per_epoch = ExperimentConfig(batch_size=batch).steps_per_epoch()
+        if not 1 <= epochs <= INT32_MAX // per_epoch:
+            raise ConfigError(
+                f"--epochs: expected 1..{INT32_MAX // per_epoch:,} (steps counted as int32), "
+                f"got {epochs}"
+            )
         overrides = {
             **overrides,
-            "steps": epochs * ExperimentConfig(batch_size=batch).steps_per_epoch(),
+            "steps": epochs * per_epoch,
         }
     return config.replace(**overrides)
 

@@ -16,6 +16,9 @@ from bnlab.cli.progress import training_progress
 from bnlab.cli.signals import stop_on_signals
 from bnlab.errors import ConfigError
 
+# hosts of one multi-host run; jax.distributed counts them as int32, and a larger number is a typo
+MAX_PROCESSES = 1024
+
 
 def start_distributed(
     coordinator: str | None, num_processes: int | None, process_id: int | None, timeout: int = 300
@@ -33,7 +36,11 @@ def start_distributed(
                 if g
             )
         )
-    if num_processes < 1 or not 0 <= process_id < num_processes:
+    if not 1 <= num_processes <= MAX_PROCESSES:
+        raise ConfigError(
+            f"--num-processes: expected 1..{MAX_PROCESSES:,} (hosts), got {num_processes}"
+        )
+    if not 0 <= process_id < num_processes:
         raise ConfigError(
             f"--process-id: expected 0 <= id < --num-processes ({num_processes}), got {process_id}"
         )

@@ -83,6 +83,9 @@ class Timing:
 
 # progress(step, latest) -- latest: network -> {metric: mean over runs} after an evaluation
 Progress = Callable[[int, dict[Hashable, dict[str, float]] | None], None]
+# on_record(step, records, units) -- one evaluation's host Record per group (leaves with a run
+# axis, possibly padded beyond the group's runs) and each group's typical units (one per run)
+OnRecord = Callable[[int, list[Record], list[np.ndarray]], None]
 
 
 def schedule(steps: int, eval_every: int, epoch: int) -> list[tuple[int, int]]:
@@ -132,6 +135,7 @@ class _Loop:
     steps: int
     # set (by a signal handler) to stop at the next segment's end, after saving the state there
     stop: threading.Event | None = None
+    on_record: OnRecord | None = None
     records: list[list[Record]] = field(default_factory=list)
 
     def settle(self, step: int, record: list[Record] | None, snapshot: list[Any] | None) -> None:
@@ -143,6 +147,8 @@ class _Loop:
             self.records.append(host)
             if writer:
                 ckpt.save_record(self.checkpoint_dir, step, host)
+            if self.on_record is not None:
+                self.on_record(step, host, [g.units for g in self.gs])
             latest = {
                 g.group.network: {
                     "test_accuracy": _mean_finite(r.evaluation.test_accuracy),
@@ -193,6 +199,9 @@ class _Loop:
         shapes = [g.record_shape for g in self.gs]
         done = [s for s in all_evals if s <= step]
         self.records = [ckpt.load_record(self.checkpoint_dir, s, shapes) for s in done]
+        if self.on_record is not None:
+            for s, host in zip(done, self.records, strict=True):
+                self.on_record(s, host, [g.units for g in self.gs])
         return step
 
 
@@ -232,6 +241,7 @@ def train_groups(
     devices: list[jax.Device] | None = None,
     mesh: Mesh | None = None,
     stop: threading.Event | None = None,
+    on_record: OnRecord | None = None,
 ) -> tuple[list[RunResult], Timing]:
     """Train every group for ``train.steps`` steps, measuring every ``train.eval_every``.
 
@@ -241,7 +251,8 @@ def train_groups(
     ``mesh``: instead, shard every group's runs over this mesh's "runs" axis (``devices`` is then
     ignored); under ``jax.distributed`` every process calls this alike and gets all results, and
     only process 0 writes checkpoints. ``stop``, once set, ends training at the next segment's
-    end (within an epoch) with the state saved there: :class:`Stopped`.
+    end (within an epoch) with the state saved there: :class:`Stopped`. ``on_record`` is called
+    with each evaluation as it is fetched, and on resume with each restored one, in step order.
     """
     gs = _compiled_groups(groups, train, mnist, devices, mesh)
     timing = Timing()
@@ -249,7 +260,7 @@ def train_groups(
     all_evals = eval_steps(train.steps, train.eval_every)
     segments = schedule(train.steps, train.eval_every, epoch)
     stamp = ckpt.fingerprint(_described(groups, train))
-    loop = _Loop(gs, checkpoint_dir, stamp, progress, train.steps, stop)
+    loop = _Loop(gs, checkpoint_dir, stamp, progress, train.steps, stop, on_record)
     pool = ThreadPoolExecutor(max(1, min(len(gs), os.cpu_count() or 1)))
     t = time.perf_counter()
     list(pool.map(lambda g: g.prepare({b - a for a, b in segments}), gs))

@@ -104,9 +104,16 @@ class Experiment(ABC):
         """The (entry, result) pairs in the order metrics.json lists them; default: as trained."""
         return pairs
 
-    def run_name(self, entry: dict[str, Any]) -> str:
-        """A run's TensorBoard directory name."""
-        return f"{entry['variant']}-seed{entry['seed']}"
+    def run_name(self, network: Network, seed: int, tag: Any = None) -> str:
+        """A run's TensorBoard directory name, known before it trains (``tag``: the run's
+        RunGroup.tags entry, None without tags)."""
+        return f"{network.variant}-seed{seed}"
+
+    def unit_measures(self, config: Any) -> dict[str, tuple[str, str]]:
+        """Measures that record one value per last-layer unit, which TensorBoard shows at the
+        run's typical unit: measure name -> (tag template with {key}, description template with
+        {key} and {unit}), one tag per key of the measure's dict. Default: none."""
+        return {}
 
     # --- what it shows -----------------------------------------------------------------------
     @abstractmethod

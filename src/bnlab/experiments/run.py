@@ -9,6 +9,7 @@ metrics.json, timing.json, TensorBoard logs, the figures and report.md.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import threading
 import time
@@ -20,18 +21,18 @@ from typing import Any
 import jax
 
 from bnlab.data import MNIST, load_mnist
-from bnlab.engine import RunResult, Stopped, train_groups
+from bnlab.engine import PERCENTILES, RunResult, Stopped, train_groups
 from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
 from bnlab.experiments import preflight
-from bnlab.experiments.experiment import Experiment
+from bnlab.experiments.experiment import Experiment, Phase
 from bnlab.experiments.rundir import (
     COMPLETE,
     CONFIG_FILE,
-    FAILED,
     INTERRUPTED,
     METRICS_FILE,
     RUNNING,
+    STATUS_FILE,
     TENSORBOARD_DIR,
     TIMING_FILE,
     check_resume,
@@ -39,12 +40,13 @@ from bnlab.experiments.rundir import (
     clear_out_dir,
     config_dict,
     default_out_dir,
+    record_failure,
     remove_partial_outputs,
     write_status,
     written_by_bnlab,
 )
 from bnlab.files import atomic_write_json, atomic_write_text
-from bnlab.outputs import tensorboard
+from bnlab.outputs.live_board import LiveBoard
 from bnlab.outputs.report import REPORT_FILE
 
 # progress(steps done over all phases, total steps, latest means per network label or None)
@@ -64,6 +66,8 @@ class Prepared:
     # where the runs train: one CPU device per group, or (shards_runs) a mesh over every device
     devices: list[jax.Device] | None
     mesh: jax.sharding.Mesh | None
+    # a resumed run's status.json before this attempt: put back if the resume is refused
+    previous_status: bytes | None = None
 
 
 @dataclass
@@ -124,11 +128,13 @@ def prepare_experiment(
     elif writer:
         hint = "" if experiment.shards_runs else "--resume to continue that run or "
         clear_out_dir(out_dir, written_by_bnlab(), overwrite=overwrite, hint=hint)
+    status = out_dir / STATUS_FILE
+    previous = status.read_bytes() if resume and status.is_file() else None
     if writer:
         remove_partial_outputs(out_dir)
         write_status(out_dir, RUNNING)
         atomic_write_json(out_dir / CONFIG_FILE, config_dict(experiment, config))
-    return Prepared(experiment, config, out_dir, data, resume, started, devices, mesh)
+    return Prepared(experiment, config, out_dir, data, resume, started, devices, mesh, previous)
 
 
 class RunStopped(Stopped):
@@ -140,10 +146,28 @@ class RunStopped(Stopped):
         self.total, self.out_dir = total, out_dir
 
 
+def _board(prepared: Prepared, phase: Phase) -> LiveBoard:
+    """A phase's live TensorBoard logs, one directory per run (a resumed run's written again)."""
+    experiment, config = prepared.experiment, prepared.config
+    tags = [g.tags or (None,) * len(g.seeds) for g in phase.groups]
+    names = [
+        [experiment.run_name(g.network, s, t) for s, t in zip(g.seeds, ts, strict=True)]
+        for g, ts in zip(phase.groups, tags, strict=True)
+    ]
+    return LiveBoard(
+        prepared.out_dir / TENSORBOARD_DIR,
+        names,
+        percentiles=PERCENTILES,
+        examples=phase.train.hist_examples,
+        unit_measures=experiment.unit_measures(config),
+    )
+
+
 def _train(
-    prepared: Prepared, progress: Progress | None, stop: threading.Event | None = None
+    prepared: Prepared, progress: Progress | None, stop: threading.Event | None, logs: bool
 ) -> tuple[list, dict[str, Any]]:
-    """Train every phase; the results in order and the summed compile/train/final times."""
+    """Train every phase; the results in order and the summed compile/train/final times.
+    ``logs``: write each phase's TensorBoard logs as its evaluations arrive."""
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     devices, mesh = prepared.devices, prepared.mesh
     phases = experiment.phases(config)
@@ -160,18 +184,23 @@ def _train(
                 shown = latest and {labels.get(n.variant, n.variant): m for n, m in latest.items()}
                 progress(done + step, total, shown or None)
 
+        board = _board(prepared, phase) if logs else None
         try:
-            found, t = train_groups(
-                list(phase.groups),
-                phase.train,
-                prepared.data[phase.data_dir],
-                checkpoint_dir=kept,
-                resume=prepared.resume,
-                progress=report,
-                devices=devices,
-                mesh=mesh,
-                stop=stop,
-            )
+            with board or contextlib.nullcontext():
+                found, t = train_groups(
+                    list(phase.groups),
+                    phase.train,
+                    prepared.data[phase.data_dir],
+                    checkpoint_dir=kept,
+                    resume=prepared.resume,
+                    progress=report,
+                    devices=devices,
+                    mesh=mesh,
+                    stop=stop,
+                    on_record=None if board is None else board.record,
+                )
+                if board is not None:
+                    board.finish([r.finals for r in found])
         except Stopped as e:
             raise RunStopped(done + e.step, total, e.saved, out_dir) from None
         results += found
@@ -220,22 +249,11 @@ def run_experiment(
         raise
     except BaseException as e:
         if writer:
-            _record_failure(prepared.out_dir, e)
+            record_failure(prepared.out_dir, e, prepared.previous_status)
         raise
     if writer:
         write_status(prepared.out_dir, COMPLETE)
     return run
-
-
-def _record_failure(out_dir: Path, error: BaseException) -> None:
-    """status.json says "failed" and why; if even that cannot be written (the disk is full), the
-    "running" written at the start stays, which says incomplete just as well."""
-    why = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: "
-    why += "" if isinstance(error, KeyboardInterrupt) else " ".join(str(error).split())
-    try:
-        write_status(out_dir, FAILED, why)
-    except OSError:
-        pass
 
 
 def _run(
@@ -246,7 +264,8 @@ def _run(
 ) -> ExperimentRun:
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     t_setup = time.perf_counter()
-    results, timing = _train(prepared, progress, stop)
+    writer = jax.process_index() == 0
+    results, timing = _train(prepared, progress, stop, logs=writer and write_outputs)
     timing = {"setup_s": t_setup - prepared.started, **timing}
     t_outputs = time.perf_counter()
     pairs = [(experiment.entry(config, r), r) for r in results]
@@ -254,16 +273,9 @@ def _run(
     metrics = {**experiment.metrics_header(config), "runs": [e for e, _ in pairs]}
     timing.update(experiment.timing_extra(config, timing))
     files = {"config": out_dir / CONFIG_FILE, "metrics": out_dir / METRICS_FILE}
-    writer = jax.process_index() == 0
     if writer:
         atomic_write_json(files["metrics"], metrics)
     if writer and write_outputs:
-        for entry, result in pairs:
-            logdir = out_dir / TENSORBOARD_DIR / experiment.run_name(entry)
-            scalars = {}
-            for name, tree in result.measures.items():
-                scalars.update(tensorboard.flat_scalars(name, tree))
-            tensorboard.write_run(logdir, entry, result.histograms, scalars, result.finals)
         files["tensorboard"] = out_dir / TENSORBOARD_DIR
         for path in experiment.figures(config, metrics, out_dir):
             files[path.name] = path

@@ -14,6 +14,7 @@ import numpy as np
 
 from bnlab.core.noise import NoiseConfig
 from bnlab.errors import ConfigError
+from bnlab.experiments.config import FLOAT32_MAX, brief_repr, is_number
 from bnlab.experiments.network import WITH_BN, WITHOUT_BN, Network
 from bnlab.experiments.santurkar import figures as F
 from bnlab.experiments.santurkar.common import Analysis, AnalysisConfig, fmt_values
@@ -21,9 +22,12 @@ from bnlab.experiments.santurkar.measures import training_percentiles_measure
 from bnlab.outputs import report_tables as T
 from bnlab.outputs import series as S
 from bnlab.outputs.report import show_value
+from bnlab.outputs.tensorboard import UNIT_WHY
 from bnlab.outputs.verdicts import Verdict, cannot_judge, count_word
 
 NOISY_BN, NOISY_BASELINE = Network("bn", noise=True), Network("none", noise=True)
+# each probe batch is a forward pass per evaluation; 1,000 batches of 60 are the training set
+MAX_PROBE_BATCHES = 10_000
 # NoiseConfig field -> the CLI option that sets it
 NOISE_OPTIONS = {
     "mean_low": "--noise-mean LOW",
@@ -43,9 +47,36 @@ class NoisySettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.noise, dict):  # read back from config.json
-            object.__setattr__(self, "noise", NoiseConfig(**self.noise))
-        if not isinstance(self.probe_batches, int) or self.probe_batches < 1:
-            raise ConfigError(f"probe_batches: expected at least 1, got {self.probe_batches!r}")
+            object.__setattr__(self, "noise", _noise_from_dict(self.noise))
+        if not isinstance(self.noise, NoiseConfig):
+            raise ConfigError(f"noise: expected a table of numbers, got {brief_repr(self.noise)}")
+        # the noise is drawn in float32 (the engine's precision)
+        for name, value in dataclasses.asdict(self.noise).items():
+            if not abs(value) <= FLOAT32_MAX:
+                raise ConfigError(
+                    f"noise.{name} must be a number within float32 (|x| <= {FLOAT32_MAX:.8g}), "
+                    f"got {value}"
+                )
+        batches = self.probe_batches
+        if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
+            raise ConfigError(f"probe_batches: expected at least 1, got {brief_repr(batches)}")
+        if batches > MAX_PROBE_BATCHES:
+            raise ConfigError(
+                f"probe_batches: expected at most {MAX_PROBE_BATCHES:,}, got {brief_repr(batches)}"
+            )
+
+
+def _noise_from_dict(values: dict[str, Any]) -> NoiseConfig:
+    """The noise of config.json: the fields of NoiseConfig, each a number."""
+    known = [f.name for f in dataclasses.fields(NoiseConfig)]
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(
+                f"noise: unknown field {brief_repr(name)}; expected one of {', '.join(known)}"
+            )
+        if not is_number(value):
+            raise ConfigError(f"noise.{name}: expected a number, got {brief_repr(value)}")
+    return NoiseConfig(**{k: float(v) for k, v in values.items()})
 
 
 def _pair(option: str, text: str | None) -> tuple[float, float] | None:
@@ -115,6 +146,20 @@ class NoisyBN(Analysis):
 
     def measures(self, config: AnalysisConfig):
         return {"train_percentiles": training_percentiles_measure(config.settings.probe_batches)}
+
+    def unit_measures(self, config: AnalysisConfig) -> dict[str, tuple[str, str]]:
+        """TensorBoard: the training-mode percentiles get their own tag beside the evaluation
+        mode's typical_unit_input/p{q}, which every experiment logs."""
+        batches = config.settings.probe_batches
+        why = (
+            "The {key}th percentile, over the first "
+            + str(batches)
+            + " training batches in training mode (BN with each batch's own statistics, the "
+            "noise drawn afresh as a training step sees it), of the activation's input of "
+            + UNIT_WHY
+            + "."
+        )
+        return {"train_percentiles": ("typical_unit_input_train/p{key}", why)}
 
     def entry(self, config: AnalysisConfig, result) -> dict[str, Any]:
         entry = super().entry(config, result)

@@ -144,8 +144,9 @@ class Sweep(Experiment):
     def metrics_header(self, config: SweepConfig) -> dict[str, Any]:
         return {"preset": config.base.preset, "grid": config.to_dict()["grid"]}
 
-    def run_name(self, entry: dict[str, Any]) -> str:
-        return R.run_name(entry["variant"], entry["cell"], entry["seed"])
+    def run_name(self, network: Network, seed: int, tag: Any = None) -> str:
+        """bn-lr0.001-seed0: the run's grid cell (its tag) between network and seed."""
+        return R.run_name(network.variant, tag, seed)
 
     def figures(self, config: SweepConfig, metrics: dict[str, Any], out_dir: Path):
         rows = R.cell_rows(metrics, list(config.grid))
