@@ -54,14 +54,14 @@ def read_user_text(path: Path, error: type[BnlabError]) -> str:
     """A user's file as UTF-8 text; a missing or unreadable file raises ``error`` naming it. Only a
     regular file is opened: reading a FIFO would wait for a writer forever."""
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
+        mode = info.st_mode
         if stat.S_ISDIR(mode):
             raise error(f"{path}: is a directory, expected a file")
         if not stat.S_ISREG(mode):
             raise error(f"{path}: not a regular file (a FIFO, socket or device), expected a file")
-        size = path.stat().st_size
-        if size > MAX_USER_FILE:
-            raise error(f"{path}: {size:,} bytes, expected at most {MAX_USER_FILE:,}")
+        if info.st_size > MAX_USER_FILE:
+            raise error(f"{path}: {info.st_size:,} bytes, expected at most {MAX_USER_FILE:,}")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None

@@ -67,15 +67,16 @@ def training_progress(description: str, total: int | None) -> Iterator[Update]:
 
 def _plain_lines(description: str) -> Update:
     """One line per evaluation: step, steps/s since the first report, ETA, accuracies."""
-    first: list[tuple[float, int]] = []
+    start: tuple[float, int] | None = None
 
     def update(step: int, total: int, latest: dict[str, dict[str, float]] | None) -> None:
+        nonlocal start
         now = time.perf_counter()
-        if not first:
-            first.append((now, step))  # training has started: compiling is behind
+        if start is None:
+            start = (now, step)  # training has started: compiling is behind
         if latest is None:
             return
-        t0, s0 = first[0]
+        t0, s0 = start
         rate = (step - s0) / (now - t0) if now > t0 and step > s0 else 0.0
         eta = _eta((total - step) / rate) if rate else "?"
         accuracies = "  ".join(f"{v} {live_text(m)}" for v, m in latest.items())
