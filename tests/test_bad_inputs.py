@@ -788,7 +788,7 @@ def _npz(path: Path, change: Callable[[dict], dict]) -> None:
 
 
 def _state(change: Callable[[dict], dict]) -> Callable[[Path], None]:
-    return lambda run: _npz(run / "checkpoint" / "state.npz", change)
+    return lambda run: _npz(run / "training_state" / "state.npz", change)
 
 
 def _set(name: str, value) -> Callable[[dict], dict]:
@@ -815,12 +815,12 @@ def _not_a_npz(run: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("readme.txt", "not arrays")
-    (run / "checkpoint" / "state.npz").write_bytes(buffer.getvalue())
+    (run / "training_state" / "state.npz").write_bytes(buffer.getvalue())
 
 
 def _object_array(run: Path) -> None:
     """An npz holding a pickled object array (loading it would run pickle)."""
-    path = run / "checkpoint" / "state.npz"
+    path = run / "training_state" / "state.npz"
     with np.load(path, allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     arrays["g0/0"] = np.array([{"a": 1}], dtype=object)
@@ -838,19 +838,19 @@ def _truncate(relative: str) -> Callable[[Path], None]:
 
 
 def _state_a_directory(run: Path) -> None:
-    (run / "checkpoint" / "state.npz").unlink()
-    (run / "checkpoint" / "state.npz").mkdir()
+    (run / "training_state" / "state.npz").unlink()
+    (run / "training_state" / "state.npz").mkdir()
 
 
 def _state_a_loop(run: Path) -> None:
-    path = run / "checkpoint" / "state.npz"
+    path = run / "training_state" / "state.npz"
     path.unlink()
     path.symlink_to("state.npz")
 
 
-def _checkpoint_a_file(run: Path) -> None:
-    shutil.rmtree(run / "checkpoint")
-    (run / "checkpoint").write_text("not a directory\n")
+def _state_folder_a_file(run: Path) -> None:
+    shutil.rmtree(run / "training_state")
+    (run / "training_state").write_text("not a directory\n")
 
 
 def _json(relative: str, change: Callable[[object], object]) -> Callable[[Path], None]:
@@ -863,11 +863,13 @@ def _json(relative: str, change: Callable[[object], object]) -> Callable[[Path],
 
 STATE = "state.npz"
 CHECKPOINT_CASES = [
-    pytest.param(_write("checkpoint/state.npz", b""), (STATE,), id="zero bytes"),
-    pytest.param(_truncate("checkpoint/state.npz"), (STATE,), id="truncated"),
-    pytest.param(_write("checkpoint/state.npz", _rng_bytes(4096)), (STATE,), id="random bytes"),
+    pytest.param(_write("training_state/state.npz", b""), (STATE,), id="zero bytes"),
+    pytest.param(_truncate("training_state/state.npz"), (STATE,), id="truncated"),
+    pytest.param(_write("training_state/state.npz", _rng_bytes(4096)), (STATE,), id="random bytes"),
     pytest.param(
-        _write("checkpoint/state.npz", b"PK\x03\x04garbage"), (STATE,), id="zip header then garbage"
+        _write("training_state/state.npz", b"PK\x03\x04garbage"),
+        (STATE,),
+        id="zip header then garbage",
     ),
     pytest.param(_not_a_npz, (STATE,), id="a zip of text"),
     pytest.param(_object_array, (STATE,), id="a pickled object array"),
@@ -883,6 +885,8 @@ CHECKPOINT_CASES = [
     pytest.param(_state(_set("step", "10")), (STATE,), id="step a string"),
     pytest.param(_state(_set("step", [10, 10])), (STATE,), id="step a list"),
     pytest.param(_state(_set("fingerprint", "0" * 64)), (STATE,), id="another configuration"),
+    pytest.param(_state(_set("devices", 2)), (STATE, "--devices 2"), id="saved on 2 devices"),
+    pytest.param(_state(_set("devices", 1.0)), (STATE, "device count"), id="devices a float"),
     pytest.param(_state(_set("g0/1", np.zeros((1, 3, 3), np.float32))), (STATE,), id="wrong shape"),
     pytest.param(
         _state(_set("g0/1", np.zeros((1, 784, 100), np.float64))), (STATE,), id="wrong dtype"
@@ -893,13 +897,15 @@ CHECKPOINT_CASES = [
     pytest.param(
         _state(_set("g1/0", np.full((1, 100), np.inf, np.float32))), (STATE,), id="inf parameters"
     ),
-    pytest.param(_delete("checkpoint/state.npz"), (STATE, "checkpoint"), id="state deleted"),
-    pytest.param(_delete("checkpoint"), ("checkpoint",), id="checkpoint folder deleted"),
-    pytest.param(_checkpoint_a_file, ("checkpoint",), id="checkpoint a file"),
+    pytest.param(
+        _delete("training_state/state.npz"), (STATE, "training_state"), id="state deleted"
+    ),
+    pytest.param(_delete("training_state"), ("training_state",), id="state folder deleted"),
+    pytest.param(_state_folder_a_file, ("training_state",), id="state folder a file"),
     pytest.param(_state_a_directory, (STATE,), id="state a directory"),
     pytest.param(_state_a_loop, (STATE,), id="state a symlink loop"),
     pytest.param(
-        _write("checkpoint/evals/00000010.npz", b""),
+        _write("training_state/evals/00000010.npz", b""),
         ("00000010.npz",),
         id="evaluation record zero bytes",
     ),
@@ -1530,8 +1536,8 @@ MEMORY_CASES = [
     ),
     pytest.param(["analyze", "ics", "--seeds", "10000", *SHORT], id="ics 10,000 seeds"),
     pytest.param(
-        ["reproduce", "--hist-examples", "10000", "--eval-every", "1", "--steps", "100000"],
-        id="reproduce 100,000 evaluations of 10,000 histogram examples",
+        ["reproduce", "--eval-every", "1", "--steps", "10000000"],
+        id="reproduce 10,000,000 evaluations, each with its histograms",
     ),
 ]
 

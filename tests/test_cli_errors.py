@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_fixtures import bnlab_here
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers.tensorboard_read import read, steps, text
 
 from bnlab.cli import main
+from bnlab.engine import histogram
 from bnlab.experiments import FIGURE1, preset, run_experiment
-from bnlab.outputs.tensorboard import SKIPPED_TAG, write_run
+from bnlab.outputs.tags import SKIPPED_TAG
+from bnlab.outputs.tensorboard import RunLog
 
 
 @pytest.mark.parametrize(
@@ -68,12 +72,14 @@ def test_debug_shows_the_traceback(monkeypatch, how):
 
 
 def test_histograms_of_values_too_large_to_bin_are_skipped_and_counted(tmp_path):
-    run = {"steps": [1, 2], "test_accuracy": [0.5, 0.6]}
-    huge = np.array([[1e300, -1e300, 3e299], [0.1, 0.2, 0.3]])
-    logdir = write_run(tmp_path / "run", run, {"layer1/bn_input": huge})
-    events = EventAccumulator(str(logdir), size_guidance={"histograms": 0, "tensors": 0}).Reload()
-    assert [e.step for e in events.Histograms("layer1/bn_input")] == [2]
-    note = events.Tensors(f"{SKIPPED_TAG}/text_summary")[0].tensor_proto.string_val[0].decode()
+    log = RunLog(tmp_path)
+    for step, values in [(1, [1e30, -1e30, 3e29]), (2, [0.1, 0.2, 0.3])]:
+        binned = jax.tree.map(np.asarray, histogram(jnp.array(values)))
+        log.evaluation(step, {"accuracy/test": 0.5}, {"layer1/bn_input": binned})
+    log.close()
+    events = read(tmp_path)
+    assert steps(events, "layer1/bn_input") == [2]
+    ((_, note),) = text(events, SKIPPED_TAG)
     assert note.startswith("1 histogram(s) not written")
 
 
@@ -92,10 +98,8 @@ def test_an_exploding_network_still_gets_its_figure_report_and_logs(tmp_path):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "without BN, seed 0: diverged at step 2" in report
     assert "with BN, seed 0: diverged at step 2" in report
-    assert sorted(p.name for p in (tmp_path / "run" / "tensorboard").iterdir()) == [
-        "baseline-seed0",
-        "bn-seed0",
-    ]
+    logs = tmp_path / "run" / "tensorboard"
+    assert sorted(p.name for p in logs.iterdir() if p.is_dir()) == ["baseline-seed0", "bn-seed0"]
 
 
 @pytest.mark.parametrize(
@@ -187,7 +191,7 @@ def test_a_damaged_checkpoint_is_one_line_on_resume(tmp_path, capsys, monkeypatc
     out = tmp_path / "run"
     args = ("reproduce", "--steps", "40", "--eval-every", "20", "--hidden", "8", "--out", str(out))
     assert bnlab_here(capsys, monkeypatch, *args)[0] == 0
-    damage(out / "checkpoint" / "state.npz")
+    damage(out / "training_state" / "state.npz")
     code, stderr = bnlab_here(capsys, monkeypatch, "reproduce", "--out", str(out), "--resume")
     assert code == 2
     assert stderr.count("\n") == 1 and stderr.startswith("bnlab: error: ")

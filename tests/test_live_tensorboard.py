@@ -12,21 +12,20 @@ import sys
 import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import (
-    HISTOGRAMS,
-    SCALARS,
-    TENSORS,
-    EventAccumulator,
-)
+from helpers.tensorboard_read import description, every_series, read, scalars, steps, tags, text
+from helpers.tensorboard_read import walls as wall_times
+from tensorboard.plugins.hparams import api_pb2, metadata
 
-from bnlab.engine import Evaluation, Record
-from bnlab.outputs.live_board import LiveBoard
-from bnlab.outputs.tensorboard import FINAL_TAG, SKIPPED_TAG, STATUS_TAG
+from bnlab.engine import Evaluation, Record, histogram
+from bnlab.outputs.live_board import BoardRun, LiveBoard, write_experiment
+from bnlab.outputs.tags import FINAL_TAG, SKIPPED_TAG, STATUS_TAG
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-CURVES = ["accuracy/test", "loss/test", "loss/train"]
+CURVES = ["accuracy/test", "accuracy/train", "loss/test", "loss/train"]
 PERCENTILE_TAGS = ["typical_unit_input/p15", "typical_unit_input/p50", "typical_unit_input/p85"]
 
 
@@ -37,30 +36,6 @@ def _popen(*args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": SRC},
     )
-
-
-def _read(logdir: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(logdir), size_guidance={SCALARS: 0, HISTOGRAMS: 0, TENSORS: 0})
-    return acc.Reload()
-
-
-def _steps(acc: EventAccumulator, tag: str) -> list[int]:
-    return [e.step for e in acc.Scalars(tag)]
-
-
-def _text(acc: EventAccumulator, tag: str) -> list[tuple[int, str]]:
-    return [
-        (e.step, e.tensor_proto.string_val[0].decode()) for e in acc.Tensors(f"{tag}/text_summary")
-    ]
-
-
-def _every_series(acc: EventAccumulator) -> dict[str, list[int]]:
-    """Each scalar, histogram and text tag's steps, in file order."""
-    tags = acc.Tags()
-    out = {t: _steps(acc, t) for t in tags["scalars"]}
-    out |= {t: [e.step for e in acc.Histograms(t)] for t in tags["histograms"]}
-    out |= {t: [e.step for e in acc.Tensors(t)] for t in tags["tensors"]}
-    return out
 
 
 def _wait_for(predicate, child: subprocess.Popen, timeout: float = 300) -> None:
@@ -74,8 +49,8 @@ def _wait_for(predicate, child: subprocess.Popen, timeout: float = 300) -> None:
 def _points(logdir: Path) -> int:
     if not logdir.is_dir() or not any(logdir.iterdir()):
         return 0
-    acc = _read(logdir)
-    return len(acc.Scalars("accuracy/test")) if "accuracy/test" in acc.Tags()["scalars"] else 0
+    acc = read(logdir)
+    return len(steps(acc, "accuracy/test")) if "accuracy/test" in tags(acc, "scalars") else 0
 
 
 @pytest.mark.slow
@@ -87,16 +62,16 @@ def test_logs_grow_while_the_run_trains(tmp_path):
     try:
         logdir = out / "tensorboard" / "bn-seed0"
         _wait_for(lambda: _points(logdir) >= 3, child)
-        during = _read(logdir)
+        during = read(logdir)
         running = child.poll() is None
-        n = len(during.Scalars("accuracy/test"))
+        n = len(steps(during, "accuracy/test"))
         assert running, "the run ended before its logs were read"
         assert not (out / "metrics.json").exists()
-        assert _steps(during, "accuracy/test") == [500 * (i + 1) for i in range(n)]
+        assert steps(during, "accuracy/test") == [500 * (i + 1) for i in range(n)]
         for tag in [*CURVES, *PERCENTILE_TAGS]:
             # every tag of an evaluation is written before the next evaluation's
-            assert _steps(during, tag)[: n - 1] == _steps(during, "accuracy/test")[: n - 1], tag
-        walls = [e.wall_time for e in during.Scalars("accuracy/test")]
+            assert steps(during, tag)[: n - 1] == steps(during, "accuracy/test")[: n - 1], tag
+        walls = wall_times(during, "accuracy/test")
         assert np.all(np.diff(walls) > 0), walls
         assert child.wait(timeout=600) == 0, child.stderr.read().decode()
     finally:
@@ -105,18 +80,18 @@ def test_logs_grow_while_the_run_trains(tmp_path):
             child.wait()
     evals = list(range(500, 6001, 500))
     for name in ("baseline-seed0", "bn-seed0"):
-        acc = _read(out / "tensorboard" / name)
-        series = _every_series(acc)
-        for tag in [*CURVES, *PERCENTILE_TAGS, *acc.Tags()["histograms"]]:
+        acc = read(out / "tensorboard" / name)
+        series = every_series(acc)
+        for tag in [*CURVES, *PERCENTILE_TAGS, *tags(acc, "histograms")]:
             assert series[tag] == evals, (name, tag)
-        walls = [e.wall_time for e in acc.Scalars("accuracy/test")]
+        walls = wall_times(acc, "accuracy/test")
         assert np.all(np.diff(walls) > 0), walls
         assert walls[-1] - walls[0] > 0.01
         assert series[f"{FINAL_TAG}/text_summary"] == [6000]
     metrics = json.loads((out / "metrics.json").read_text())
     bn = next(r for r in metrics["runs"] if r["variant"] == "bn")
-    events = _read(out / "tensorboard" / "bn-seed0").Scalars("accuracy/test")
-    assert [e.value for e in events] == pytest.approx(bn["test_accuracy"], rel=1e-6)
+    events = scalars(read(out / "tensorboard" / "bn-seed0"), "accuracy/test")
+    assert [v for _, v in events] == pytest.approx(bn["test_accuracy"], rel=1e-6)
 
 
 @pytest.mark.slow
@@ -124,12 +99,12 @@ def test_a_resumed_run_has_each_evaluation_once(tmp_path):
     out = tmp_path / "run"
     args = ("reproduce", "--steps", "4000", "--eval-every", "500", "--hidden", "32,32")
     child = _popen(*args, "--out", str(out))
-    _wait_for(lambda: (out / "checkpoint" / "state.npz").exists(), child)
+    _wait_for(lambda: (out / "training_state" / "state.npz").exists(), child)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     assert not (out / "metrics.json").exists()
-    killed = _read(out / "tensorboard" / "bn-seed0")
-    assert _steps(killed, "accuracy/test")[:2] == [500, 1000]  # the killed part wrote its logs
+    killed = read(out / "tensorboard" / "bn-seed0")
+    assert steps(killed, "accuracy/test")[:2] == [500, 1000]  # the killed part wrote its logs
 
     resumed = subprocess.run(
         [sys.executable, "-m", "bnlab", "reproduce", "--out", str(out), "--resume"],
@@ -143,11 +118,11 @@ def test_a_resumed_run_has_each_evaluation_once(tmp_path):
     for run in metrics["runs"]:
         logdir = out / "tensorboard" / f"{run['variant']}-seed0"
         assert len(list(logdir.iterdir())) == 1  # the killed part's file was replaced
-        acc = _read(logdir)
-        series = _every_series(acc)
-        for tag in [*CURVES, *PERCENTILE_TAGS, *acc.Tags()["histograms"]]:
+        acc = read(logdir)
+        series = every_series(acc)
+        for tag in [*CURVES, *PERCENTILE_TAGS, *tags(acc, "histograms")]:
             assert series[tag] == evals, (logdir.name, tag)
-        values = [e.value for e in acc.Scalars("accuracy/test")]
+        values = [v for _, v in scalars(acc, "accuracy/test")]
         assert values == pytest.approx(run["test_accuracy"], rel=1e-6)
 
 
@@ -158,14 +133,19 @@ def _record(k: int, step: int, diverged_at=None, hist=None, measures=None) -> Re
     """A group's evaluation with ``k`` runs: run j's test accuracy is step / 1000 + j / 100."""
     j = np.arange(k)
     rng = np.random.default_rng(step)
-    histograms = {
+    values = {
         "layer1/bn_input": rng.normal(size=(k, 40)),
         "layer1/sigmoid_input": rng.normal(size=(k, 40)),
     }
-    histograms |= hist or {}
+    values |= hist or {}
+    histograms = {
+        tag: jax.tree.map(np.asarray, jax.vmap(histogram)(jnp.asarray(rows, jnp.float32)))
+        for tag, rows in values.items()
+    }
     evaluation = Evaluation(
         test_accuracy=step / 1000 + j / 100,
         test_loss=1 / step + j,
+        train_accuracy=step / 2000 + j / 100,
         percentiles=np.stack([-1.0 - j, 0.0 + j, 1.0 + j], axis=1) * step,
         histograms=histograms,
         measures=measures or {},
@@ -181,24 +161,21 @@ def test_every_evaluation_in_step_order_each_file_flushed_as_it_comes(tmp_path):
         # records carry a padded run beyond each group's names: it is ignored
         board.record(step, [_record(3, step), _record(2, step)], units)
         # flushed: the loader sees this evaluation while the files are still open
-        assert _steps(_read(tmp_path / "b-seed0"), "accuracy/test")[-1] == step
+        assert steps(read(tmp_path / "b-seed0"), "accuracy/test")[-1] == step
         time.sleep(0.01)
     board.finish([{}, {}, {"population_test_accuracy": 0.5}])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-seed0", "a-seed1", "b-seed0"]
-    acc = _read(tmp_path / "a-seed1")
-    assert [(e.step, e.value) for e in acc.Scalars("accuracy/test")] == [
+    acc = read(tmp_path / "a-seed1")
+    assert scalars(acc, "accuracy/test") == [
         (100, pytest.approx(0.11)),
         (200, pytest.approx(0.21)),
     ]
-    assert [e.value for e in acc.Scalars("typical_unit_input/p85")] == [200.0, 400.0]
-    walls = [e.wall_time for e in acc.Scalars("loss/train")]
+    assert [v for _, v in scalars(acc, "typical_unit_input/p85")] == [200.0, 400.0]
+    walls = wall_times(acc, "loss/train")
     assert walls[1] - walls[0] >= 0.01
     # the percentiles' description names the run's own typical unit
-    assert (
-        "unit 4 of the last hidden layer"
-        in acc.SummaryMetadata(PERCENTILE_TAGS[0]).summary_description
-    )
-    ((step, table),) = _text(_read(tmp_path / "b-seed0"), FINAL_TAG)
+    assert "unit 4 of the last hidden layer" in description(acc, PERCENTILE_TAGS[0])
+    ((step, table),) = text(read(tmp_path / "b-seed0"), FINAL_TAG)
     assert step == 200 and "population statistics, end of training | 0.5000 |" in table
 
 
@@ -209,16 +186,16 @@ def test_nothing_after_the_divergence_step_and_the_status_once(tmp_path):
     for step in (100, 200, 300):
         board.record(step, [_record(2, step, diverged_at=[-1, 150 if step >= 150 else -1])], units)
     board.finish([{"population_test_accuracy": 0.9}, {}])
-    alive, dead = _read(tmp_path / "a-seed0"), _read(tmp_path / "a-seed1")
-    assert _steps(alive, "accuracy/test") == [100, 200, 300]
+    alive, dead = read(tmp_path / "a-seed0"), read(tmp_path / "a-seed1")
+    assert steps(alive, "accuracy/test") == [100, 200, 300]
     assert STATUS_TAG + "/text_summary" not in alive.Tags()["tensors"]
     for tag in [*CURVES, *PERCENTILE_TAGS]:
-        assert _steps(dead, tag) == [100], tag
-    assert [e.step for e in dead.Histograms("layer1/bn_input")] == [100]
-    assert _text(dead, STATUS_TAG) == [
+        assert steps(dead, tag) == [100], tag
+    assert steps(dead, "layer1/bn_input") == [100]
+    assert text(dead, STATUS_TAG) == [
         (150, "diverged at step 150: the loss became NaN or inf, or exceeded 1,000")
     ]
-    ((step, table),) = _text(dead, FINAL_TAG)
+    ((step, table),) = text(dead, FINAL_TAG)
     assert step == 150 and "diverged at step 150" in table and "step 100 | 0.1100 |" in table
 
 
@@ -226,7 +203,7 @@ def test_non_finite_and_unbinnable_histograms_are_skipped_and_counted(tmp_path):
     board = LiveBoard(tmp_path, [["a-seed0"]], percentiles=(15, 50, 85))
     bad = {
         100: {"layer2/bn_input": np.array([[0.0, np.nan]])},
-        200: {"layer2/bn_input": np.array([[1e300, -1e300]])},
+        200: {"layer2/bn_input": np.array([[1e30, -1e30]])},
         300: {"layer2/bn_input": np.array([[0.0, 1.0]])},
     }
     for step, hist in bad.items():
@@ -235,14 +212,14 @@ def test_non_finite_and_unbinnable_histograms_are_skipped_and_counted(tmp_path):
             record = record._replace(evaluation=record.evaluation._replace(test_loss=[np.inf]))
         board.record(step, [record], [np.array([0])])
     board.finish([{}])
-    acc = _read(tmp_path / "a-seed0")
-    assert [e.step for e in acc.Histograms("layer2/bn_input")] == [300]
-    assert [e.step for e in acc.Histograms("layer1/bn_input")] == [100, 200, 300]
-    notes = _text(acc, SKIPPED_TAG)
+    acc = read(tmp_path / "a-seed0")
+    assert steps(acc, "layer2/bn_input") == [300]
+    assert steps(acc, "layer1/bn_input") == [100, 200, 300]
+    notes = text(acc, SKIPPED_TAG)
     assert [(s, t.split(" ")[0]) for s, t in notes] == [(100, "1"), (200, "2")]
     assert notes[-1][1].startswith("2 histogram(s) not written: their values were NaN, inf")
-    assert _steps(acc, "accuracy/test") == [100, 200, 300]
-    assert _steps(acc, "loss/test") == [100, 300]
+    assert steps(acc, "accuracy/test") == [100, 200, 300]
+    assert steps(acc, "loss/test") == [100, 300]
 
 
 def test_every_tag_is_described(tmp_path):
@@ -260,22 +237,21 @@ def test_every_tag_is_described(tmp_path):
     )
     board.record(100, [_record(1, 100, measures=measures)], [np.array([2])])
     board.finish([{}])
-    acc = _read(tmp_path / "a-seed0")
-    tags = acc.Tags()
-    assert sorted(tags["scalars"]) == sorted(
+    acc = read(tmp_path / "a-seed0")
+    assert tags(acc, "scalars") == sorted(
         [*CURVES, *PERCENTILE_TAGS, "ics/distance/2", "unit_train/p15"]
     )
-    assert [e.value for e in acc.Scalars("unit_train/p15")] == [3.0]  # at the typical unit, 2
-    assert acc.SummaryMetadata("unit_train/p15").summary_description == "The 15th, unit 2."
-    for tag in [*tags["scalars"], *tags["histograms"], *tags["tensors"]]:
-        assert acc.SummaryMetadata(tag).summary_description, tag
-    describes = {t: acc.SummaryMetadata(t).summary_description for t in tags["scalars"]}
+    assert [v for _, v in scalars(acc, "unit_train/p15")] == [3.0]  # at the typical unit, 2
+    assert description(acc, "unit_train/p15") == "The 15th, unit 2."
+    for tag in acc.Tags()["tensors"]:
+        assert description(acc, tag), tag
+    describes = {t: description(acc, t) for t in tags(acc, "scalars")}
     assert "test set" in describes["accuracy/test"]
     assert "running averages" in describes["loss/test"]
     assert "training mini-batches" in describes["loss/train"]
     assert "unit 2" in describes["typical_unit_input/p50"]
     assert "middle one of the layer's medians" in describes["typical_unit_input/p50"]
-    assert "first 20 images" in acc.SummaryMetadata("layer1/bn_input").summary_description
+    assert "first 20 images" in description(acc, "layer1/bn_input")
 
 
 def test_a_new_board_replaces_a_runs_old_logs(tmp_path):
@@ -285,7 +261,7 @@ def test_a_new_board_replaces_a_runs_old_logs(tmp_path):
         board.close()
     logdir = tmp_path / "a-seed0"
     assert len(list(logdir.iterdir())) == 1
-    assert _steps(_read(logdir), "accuracy/test") == [200]
+    assert steps(read(logdir), "accuracy/test") == [200]
 
 
 def test_finals_must_match_the_runs(tmp_path):
@@ -293,3 +269,73 @@ def test_finals_must_match_the_runs(tmp_path):
     with pytest.raises(ValueError, match=r"expected one per run \(2\), got 1"):
         board.finish([{}])
     board.close()
+
+
+def _plugin_data(acc, tag, parse):
+    return parse(acc.SummaryMetadata(tag).plugin_data.content)
+
+
+@pytest.mark.parametrize(
+    ("diverged_at", "status"), [(None, "STATUS_SUCCESS"), (150, "STATUS_FAILURE")]
+)
+def test_a_run_is_an_hparams_session_with_its_constants_logged(tmp_path, diverged_at, status):
+    run = BoardRun(
+        "bn-lr0.01-seed3",
+        {"optimizer/learning_rate": 0.01},
+        {"network": "with BN", "lr": 0.01, "hidden": "100-100", "seed": 3},
+        "network=with BN, lr=0.01, hidden=100-100",
+    )
+    board = LiveBoard(tmp_path, [[run]], percentiles=(15, 50, 85))
+    for step in (100, 200):
+        board.record(step, [_record(1, step, diverged_at=[diverged_at or -1])], [np.array([0])])
+    board.finish([{}])
+    acc = read(tmp_path / run.name)
+    expected = [(100, pytest.approx(0.01))] + (
+        [(200, pytest.approx(0.01))] if not diverged_at else []
+    )
+    assert scalars(acc, "optimizer/learning_rate") == expected
+    assert "constant over the run" in description(acc, "optimizer/learning_rate")
+    start = _plugin_data(
+        acc, "_hparams_/session_start_info", metadata.parse_session_start_info_plugin_data
+    )
+    assert start.group_name == "network=with BN, lr=0.01, hidden=100-100"
+    assert {k: v.WhichOneof("kind") for k, v in start.hparams.items()} == {
+        "network": "string_value",
+        "lr": "number_value",
+        "hidden": "string_value",
+        "seed": "number_value",
+    }
+    assert (start.hparams["network"].string_value, start.hparams["lr"].number_value) == (
+        "with BN",
+        0.01,
+    )
+    end = _plugin_data(
+        acc, "_hparams_/session_end_info", metadata.parse_session_end_info_plugin_data
+    )
+    assert api_pb2.Status.Name(end.status) == status
+
+
+def test_the_experiment_lists_every_value_and_the_curves_as_metrics(tmp_path):
+    sessions = [
+        {"network": net, "lr": lr, "seed": seed}
+        for net in ("without BN", "with BN")
+        for lr in (0.001, 0.01)
+        for seed in (0, 1)
+    ]
+    (tmp_path / "events.out.tfevents.1.old").write_bytes(b"")  # an earlier run's: replaced
+    write_experiment(tmp_path, sessions)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+    experiment = _plugin_data(
+        read(tmp_path), "_hparams_/experiment", metadata.parse_experiment_plugin_data
+    )
+    infos = {
+        i.name: (api_pb2.DataType.Name(i.type), list(i.domain_discrete))
+        for i in experiment.hparam_infos
+    }
+    assert infos == {
+        "network": ("DATA_TYPE_STRING", ["without BN", "with BN"]),
+        "lr": ("DATA_TYPE_FLOAT64", [0.001, 0.01]),
+        "seed": ("DATA_TYPE_FLOAT64", [0, 1]),
+    }
+    assert [m.name.tag for m in experiment.metric_infos] == CURVES
+    assert all(m.description for m in experiment.metric_infos)

@@ -29,16 +29,17 @@ def test_evaluations_count_every_eval_every_and_the_last_step(steps, eval_every,
 
 
 def test_a_runs_footprint_follows_its_shapes():
-    """One 784-10-10 network without BN (7,960 parameters), batch 60, 20 histogram examples, one
-    evaluation, 100 test images; every term written out."""
+    """One 784-10-10 network without BN (7,960 parameters), batch 60, one evaluation, 100 test
+    images; every term written out. Its histograms: the hidden layer's input, kernel and bias,
+    the output layer's kernel, bias and logits, each 64 buckets and its range."""
     model = ModelSpec(hidden=(10,))
     train = TrainSpec(steps=10, eval_every=10, batch_size=60, hist_examples=20)
     params = 784 * 10 + 10 + 10 * 10 + 10 + 2 * 10
     checkpoint = 4 * params * 2
     widths = 10 + 784 + 10
-    record = 4 * (20 * 10 * 1 + 8)
+    record = 4 * (6 * (64 + 2) + 8)
     memory = 2 * checkpoint + 4 * 60 * widths * 4 + 4 * 100 * widths * 2 + 2 * record
-    disk = 2 * checkpoint + record + 8 * 60 + 1 * 1 * 1200
+    disk = 2 * checkpoint + record + 10 * 60 + 6 * 1300
     got = run_footprint(model, train, runs=3, num_test=100)
     assert (got.memory, got.disk) == (3 * memory, 3 * disk)
 
@@ -143,7 +144,7 @@ def test_resume_removes_what_a_killed_run_left_half_written(tmp_path):
     left = [
         out / "tensorboard" / ".baseline-seed0.abc123.tmp",
         out / ".metrics.json.x1y2.tmp",
-        out / "checkpoint" / ".state.npz.q9.tmp",
+        out / "training_state" / ".state.npz.q9.tmp",
     ]
     left[0].mkdir()
     (left[0] / "events.out.tfevents.1.host").write_bytes(b"half")
@@ -151,18 +152,27 @@ def test_resume_removes_what_a_killed_run_left_half_written(tmp_path):
         path.write_bytes(b"half")
     remove_partial_outputs(out)
     assert not any(p.exists() for p in left)
-    assert sorted(p.name for p in (out / "tensorboard").iterdir()) == [
-        "baseline-seed0",
-        "bn-seed0",
-    ]
+    # the runs' folders and the HParams experiment's event file
+    kept = sorted(p.name for p in (out / "tensorboard").iterdir())
+    assert kept[:2] == ["baseline-seed0", "bn-seed0"]
+    assert len(kept) == 3 and kept[2].startswith("events.out.tfevents.")
 
 
 def test_resume_without_a_saved_state_is_refused(tmp_path):
     out = tmp_path / "run"
     run_experiment(FIGURE1, TINY, out)
-    os.remove(out / "checkpoint" / "state.npz")
+    os.remove(out / "training_state" / "state.npz")
     with pytest.raises(ConfigError, match=r"state\.npz is missing or empty: the run stopped"):
         _prepare(out, resume=True)
+
+
+def test_overwrite_removes_the_checkpoint_folder_of_an_older_bnlab(tmp_path):
+    """An older bnlab kept the state in checkpoint/ (tests/test_resume_kill.py resumes from it)."""
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    _prepare(out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "status.json"]
 
 
 @pytest.mark.parametrize(
@@ -186,7 +196,7 @@ def test_a_refused_resume_leaves_the_status_it_found(tmp_path):
     out = tmp_path / "run"
     run_experiment(FIGURE1, TINY, out)
     before = (out / "status.json").read_bytes()
-    state = out / "checkpoint" / "state.npz"
+    state = out / "training_state" / "state.npz"
     arrays = dict(np.load(state, allow_pickle=False))
     arrays["fingerprint"] = np.asarray("another configuration")
     np.savez(state.with_suffix(""), **arrays)

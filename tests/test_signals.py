@@ -46,7 +46,7 @@ def test_a_signal_stops_saves_and_says_how_to_resume(whole, tmp_path, signum, st
         env=env,
     )
     deadline = time.monotonic() + 300
-    while not (out / "checkpoint" / "state.npz").exists():
+    while not (out / "training_state" / "state.npz").exists():
         assert child.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     child.send_signal(signum)
@@ -79,4 +79,26 @@ def test_an_interrupt_outside_training_is_one_line_and_130(capsys, monkeypatch):
     assert code == 130
     assert stderr == (
         "bnlab: interrupted (an interrupted run continues from its last checkpoint: --resume)\n"
+    )
+
+
+def test_a_stopped_sweep_is_continued_with_its_file_and_device_count(tmp_path, capsys, monkeypatch):
+    """The sweep's command names its file and --devices (a state resumes only on as many)."""
+    from cli_fixtures import bnlab_here
+
+    from bnlab.experiments.run import RunStopped
+
+    def stopped(prepared, **kwargs):
+        raise RunStopped(30, 200, True, prepared.out_dir)
+
+    monkeypatch.setattr("bnlab.experiments.run.run_experiment", stopped)
+    config, out = tmp_path / "sweep.toml", tmp_path / "out"
+    config.write_text("steps = 10\nseeds = [0]\n[grid]\nlr = [0.001]\n", encoding="utf-8")
+    code, stderr = bnlab_here(
+        capsys, monkeypatch, "sweep", str(config), "--out", str(out), "--devices", "1"
+    )
+    assert code == 130
+    assert stderr.splitlines()[-1] == (
+        f"bnlab: stopped at step 30 of 200; continue with: bnlab sweep {config} --devices 1 "
+        f"--out {out} --resume"
     )

@@ -20,7 +20,7 @@ import pytest
 from bnlab.engine.devices import run_mesh
 from bnlab.engine.optim import OptimizerSpec, make_optimizer, set_hyperparams
 from bnlab.errors import ConfigError
-from bnlab.experiments import SWEEP, run_experiment
+from bnlab.experiments import SWEEP, prepare_experiment, run_experiment
 from bnlab.experiments.rundir import outputs, saved_config
 from bnlab.experiments.sweep import load_sweep, parse_sweep, plan, program_groups
 
@@ -149,7 +149,7 @@ def test_overwrite_replaces_the_directory_an_earlier_sweep_wrote(tmp_path):
     saved = json.loads((out / "config.json").read_text())
     assert saved == {"experiment": "sweep", **sweep.to_dict()}
     assert saved_config(SWEEP, out) == sweep
-    with pytest.raises(ConfigError, match="pass --overwrite to replace it"):
+    with pytest.raises(ConfigError, match="pass --resume to continue that run or --overwrite"):
         run_experiment(SWEEP, sweep, out, mesh=run_mesh(jax.devices()[:1]))
     done = CliRunner().invoke(
         app, ["sweep", str(config), "--out", str(out), "--overwrite", "--devices", "1"]
@@ -158,6 +158,19 @@ def test_overwrite_replaces_the_directory_an_earlier_sweep_wrote(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == written
     assert json.loads((out / "metrics.json").read_text()) == first.metrics
     assert json.loads((out / "config.json").read_text()) == saved
+
+
+def test_resume_over_several_processes_is_refused(tmp_path, monkeypatch):
+    """Under jax.distributed only process 0 writes, on its own disk: such a sweep keeps no
+    checkpoints, and --resume says so before it reads anything."""
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    sweep = load_sweep(_write(tmp_path, TINY_SWEEP))
+    with pytest.raises(ConfigError) as refused:
+        prepare_experiment(SWEEP, sweep, tmp_path / "out", resume=True, mesh=run_mesh())
+    assert str(refused.value).startswith(
+        "--resume: a run over 2 processes (--num-processes) keeps no checkpoints"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 SMALL_SWEEP = """\
@@ -245,7 +258,7 @@ def test_two_devices_give_the_results_of_one_and_the_run_directory(tmp_path, one
     assert all(r["steps"] == [10, 20, 30] for r in runs)
     report = (out / "report.md").read_text()
     assert "| lr | network | runs | final test accuracy (mean ± std) | diverged |" in report
-    names = sorted(p.name for p in (out / "tensorboard").iterdir())
+    names = sorted(p.name for p in (out / "tensorboard").iterdir() if p.is_dir())
     assert len(names) == 18 and names[0] == "baseline-lr0.001-seed0"
     assert (out / "sweep.png").stat().st_size > 0
     assert "Final test accuracy per grid cell" in done.stdout
@@ -297,6 +310,7 @@ def test_two_processes_give_the_results_of_one_and_only_process_0_writes(tmp_pat
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert not (tmp_path / "out1").exists()
+    assert not (tmp_path / "out0" / "training_state").exists()  # nothing a resume could use
     timing = json.loads((tmp_path / "out0" / "timing.json").read_text())
     assert (timing["processes"], timing["devices"]) == (2, 2)
     one, two = (

@@ -1,13 +1,37 @@
+"""One run's TensorBoard event file (bnlab.outputs.tensorboard.RunLog), read back with
+TensorBoard's own loader."""
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import (
-    HISTOGRAMS,
-    SCALARS,
-    TENSORS,
-    EventAccumulator,
-)
+from helpers.tensorboard_read import description, read, scalars, steps, tags, text, values
 
-from bnlab.outputs.tensorboard import FINAL_TAG, write_run
+from bnlab.engine import histogram
+from bnlab.outputs.tags import CURVE_TAGS, FINAL_TAG, PERCENTILE_TAG, describe
+from bnlab.outputs.tensorboard import RunLog
+
+
+def _binned(values):
+    return jax.tree.map(np.asarray, histogram(jnp.asarray(values)))
+
+
+def write_run(logdir, run, histograms, scalars=None, finals=None):
+    """``run`` (a metrics.json entry) and ``histograms`` (tag -> one row of values per step)
+    through a RunLog, evaluation by evaluation, as the live board feeds it."""
+    curves = {tag: run.get(key) or [] for key, tag in CURVE_TAGS.items()}
+    for q, series in (run.get("percentiles") or {}).items():
+        curves[PERCENTILE_TAG.format(q=q)] = series
+    curves |= scalars or {}
+    logdir.mkdir(parents=True)
+    log = RunLog(logdir, lambda tag: describe(tag, run.get("percentile_unit")))
+    diverged = run.get("diverged_at")
+    for i, step in enumerate(run["steps"]):
+        point = {tag: v[i] for tag, v in curves.items() if i < len(v)}
+        hists = {tag: _binned(rows[i]) for tag, rows in histograms.items()}
+        log.evaluation(step, point, hists, diverged)
+    log.finish(finals or {})
+    log.close()
 
 
 def _run(**extra):
@@ -43,20 +67,6 @@ def _histograms():
     }
 
 
-def _read(logdir):
-    acc = EventAccumulator(str(logdir), size_guidance={SCALARS: 0, HISTOGRAMS: 0, TENSORS: 0})
-    acc.Reload()
-    return acc
-
-
-def _scalars(acc, tag):
-    return [(e.step, e.value) for e in acc.Scalars(tag)]
-
-
-def _text(acc, tag):
-    return [(e.step, e.tensor_proto.string_val[0].decode()) for e in acc.Tensors(tag)]
-
-
 @pytest.mark.parametrize(
     ("tag", "expected"),
     [
@@ -70,21 +80,21 @@ def _text(acc, tag):
 )
 def test_scalars_read_back_exactly(tmp_path, tag, expected):
     write_run(tmp_path / "bn-seed0", _run(), _histograms(), finals=FINALS)
-    assert _scalars(_read(tmp_path / "bn-seed0"), tag) == expected
+    assert scalars(read(tmp_path / "bn-seed0"), tag) == expected
 
 
 @pytest.mark.parametrize("tag", ["layer1/bn_input", "layer3/sigmoid_input"])
 def test_histograms_read_back_with_counts_and_ranges(tmp_path, tag):
     hists = _histograms()
     write_run(tmp_path / "bn-seed0", _run(), hists)
-    events = _read(tmp_path / "bn-seed0").Histograms(tag)
-    assert [e.step for e in events] == [100, 200, 300]
-    for event, row in zip(events, hists[tag], strict=True):
-        h = event.histogram_value
-        assert h.num == row.size
-        assert sum(h.bucket) == row.size
-        assert (h.min, h.max) == (float(row.min()), float(row.max()))
-        assert h.sum == pytest.approx(float(row.astype(np.float64).sum()), rel=1e-12)
+    events = values(read(tmp_path / "bn-seed0"), tag)
+    assert [step for step, _ in events] == [100, 200, 300]
+    for (_, buckets), row in zip(events, hists[tag], strict=True):
+        counts, edges = np.histogram(row, 64)
+        assert buckets[:, 2].tolist() == counts.tolist()
+        assert buckets[:, 0] == pytest.approx(edges[:-1], abs=1e-6)
+        assert buckets[:, 1] == pytest.approx(edges[1:], abs=1e-6)
+        assert (buckets[0, 0], buckets[-1, 1]) == (float(row.min()), float(row.max()))
 
 
 def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
@@ -104,39 +114,24 @@ def test_diverged_run_keeps_steps_before_divergence_only(tmp_path):
         "batch_stats_test_accuracy/1": float("nan"),
     }
     write_run(tmp_path / "bn-seed0", run, hists, finals=finals)
-    acc = _read(tmp_path / "bn-seed0")
-    assert _scalars(acc, "accuracy/test") == [(100, 0.5)]
-    assert [e.step for e in acc.Histograms("layer1/bn_input")] == [100]
-    assert _text(acc, "run/status/text_summary") == [
+    acc = read(tmp_path / "bn-seed0")
+    assert scalars(acc, "accuracy/test") == [(100, 0.5)]
+    assert steps(acc, "layer1/bn_input") == [100]
+    assert text(acc, "run/status") == [
         (200, "diverged at step 200: the loss became NaN or inf, or exceeded 1,000")
     ]
     # the histograms after the divergence step are not written, nor counted as skipped
     assert "run/skipped_histograms/text_summary" not in acc.Tags()["tensors"]
-    ((step, table),) = _text(acc, f"{FINAL_TAG}/text_summary")
+    ((step, table),) = text(acc, FINAL_TAG)
     assert step == 200 and "diverged at step 200" in table and "population" not in table
-
-
-def test_rewrite_replaces_the_event_file(tmp_path):
-    logdir = tmp_path / "bn-seed0"
-    write_run(logdir, _run(), _histograms())
-    write_run(logdir, _run(test_accuracy=[0.25, 0.5, 1.0]), _histograms())
-    assert len(list(logdir.iterdir())) == 1
-    assert _scalars(_read(logdir), "accuracy/test") == [(100, 0.25), (200, 0.5), (300, 1.0)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bn-seed0"]
-
-
-def test_histogram_with_wrong_row_count_is_refused_and_nothing_is_left(tmp_path):
-    with pytest.raises(ValueError, match=r"expected shape \(3, n_values\).*got \(2, 5\)"):
-        write_run(tmp_path / "bn-seed0", _run(), {"layer1/bn_input": np.zeros((2, 5))})
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_scalar_tags_are_exactly_curves_and_percentiles_finals_are_text(tmp_path):
     # percentile_unit is an index, not a measurement: it gets no scalar; the final numbers are
     # one table, not single-point scalar cards
     write_run(tmp_path / "bn-seed0", _run(percentile_unit=42), _histograms(), finals=FINALS)
-    acc = _read(tmp_path / "bn-seed0")
-    assert sorted(acc.Tags()["scalars"]) == [
+    acc = read(tmp_path / "bn-seed0")
+    assert tags(acc, "scalars") == [
         "accuracy/test",
         "loss/test",
         "loss/train",
@@ -144,7 +139,7 @@ def test_scalar_tags_are_exactly_curves_and_percentiles_finals_are_text(tmp_path
         "typical_unit_input/p50",
         "typical_unit_input/p85",
     ]
-    ((step, table),) = _text(acc, f"{FINAL_TAG}/text_summary")
+    ((step, table),) = text(acc, FINAL_TAG)
     assert step == 300
     assert table.splitlines()[:2] == ["| measurement | value |", "|---|---|"]
     assert "| test accuracy, BN with its running averages, step 300 | 0.8750 |" in table
@@ -156,22 +151,21 @@ def test_scalar_tags_are_exactly_curves_and_percentiles_finals_are_text(tmp_path
 def test_final_numbers_come_from_finals_not_from_the_entry(tmp_path):
     # the entry still holds population_test_accuracy etc., but only ``finals`` is written
     write_run(tmp_path / "bn-seed0", _run(), _histograms())
-    ((_, table),) = _text(_read(tmp_path / "bn-seed0"), f"{FINAL_TAG}/text_summary")
+    ((_, table),) = text(read(tmp_path / "bn-seed0"), FINAL_TAG)
     assert "population" not in table and "batches of" not in table
 
 
 def test_every_tag_has_a_description(tmp_path):
     write_run(tmp_path / "bn-seed0", _run(), _histograms(), finals=FINALS)
-    acc = _read(tmp_path / "bn-seed0")
-    tags = acc.Tags()
-    for tag in [*tags["scalars"], *tags["histograms"], *tags["tensors"]]:
-        assert len(acc.SummaryMetadata(tag).summary_description) > 40, tag
-    assert "running averages" in acc.SummaryMetadata("accuracy/test").summary_description
+    acc = read(tmp_path / "bn-seed0")
+    for tag in acc.Tags()["tensors"]:
+        assert len(description(acc, tag)) > 40, tag
+    assert "running averages" in description(acc, "accuracy/test")
 
 
 def test_further_scalars_are_written_and_none_skipped(tmp_path):
-    scalars = {"ics/distance/2": [0.5, None, 0.25], "landscape/loss_max": [2.0, 1.0, 0.5]}
-    write_run(tmp_path / "bn-seed0", _run(), _histograms(), scalars=scalars)
-    acc = _read(tmp_path / "bn-seed0")
-    assert _scalars(acc, "ics/distance/2") == [(100, 0.5), (300, 0.25)]
-    assert _scalars(acc, "landscape/loss_max") == [(100, 2.0), (200, 1.0), (300, 0.5)]
+    further = {"ics/distance/2": [0.5, None, 0.25], "landscape/loss_max": [2.0, 1.0, 0.5]}
+    write_run(tmp_path / "bn-seed0", _run(), _histograms(), scalars=further)
+    acc = read(tmp_path / "bn-seed0")
+    assert scalars(acc, "ics/distance/2") == [(100, 0.5), (300, 0.25)]
+    assert scalars(acc, "landscape/loss_max") == [(100, 2.0), (200, 1.0), (300, 0.5)]

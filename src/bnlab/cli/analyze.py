@@ -17,10 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bnlab.cli.options import out_option, skip_resources_option
-from bnlab.cli.progress import training_progress
+from bnlab.cli.options import out_option, quiet_option, skip_resources_option
+from bnlab.cli.progress import Plan, training_progress
 from bnlab.cli.reproduce import build_config
 from bnlab.cli.signals import stop_on_signals
+from bnlab.engine.devices import enable_compile_cache
 from bnlab.experiments import ANALYSES, ExperimentRun
 from bnlab.experiments.run import prepare_experiment, run_experiment
 from bnlab.experiments.rundir import saved_config
@@ -90,12 +91,16 @@ def _run(
     resume: bool,
     overwrite: bool,
     check_resources: bool,
+    quiet: bool,
 ) -> None:
     prepared = prepare_experiment(
         analysis, config, out, resume=resume, overwrite=overwrite, check_resources=check_resources
     )
-    total = sum(p.train.steps for p in analysis.phases(config))
-    with stop_on_signals() as stop, training_progress(f"analyze {analysis.name}", total) as bar:
+    enable_compile_cache()
+    with (
+        stop_on_signals() as stop,
+        training_progress(f"analyze {analysis.name}", Plan.of(prepared), quiet=quiet) as bar,
+    ):
         result = run_experiment(prepared, progress=bar, stop=stop)
     print_summary(result, Console())
 
@@ -104,14 +109,19 @@ def _command(analysis: Analysis) -> Callable[..., None]:
     """A subcommand: the run options, and the analysis's own turned into its settings."""
 
     def command(
-        out: Path | None, resume: bool, overwrite: bool, skip_resource_check: bool, **kwargs: Any
+        out: Path | None,
+        resume: bool,
+        overwrite: bool,
+        skip_resource_check: bool,
+        quiet: bool,
+        **kwargs: Any,
     ) -> None:
         run_options = {k: kwargs.pop(k) for k in RUN_OPTIONS}
         given = any(v is not None for v in kwargs.values())
         settings = analysis.settings_from_options(**kwargs) if given else None
         saved = saved_config(analysis, out) if resume and out is not None else None
         config = make_config(analysis, run_options, settings, saved)
-        _run(analysis, config, out, resume, overwrite, not skip_resource_check)
+        _run(analysis, config, out, resume, overwrite, not skip_resource_check, quiet)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [
@@ -142,6 +152,9 @@ def _command(analysis: Analysis) -> Callable[..., None]:
             keyword,
             default=False,
             annotation=Annotated[bool, skip_resources_option()],
+        ),
+        inspect.Parameter(
+            "quiet", keyword, default=False, annotation=Annotated[bool, quiet_option()]
         ),
     ]
     base = analysis.default_config().base

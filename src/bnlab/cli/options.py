@@ -122,3 +122,10 @@ SKIP_RESOURCES_HELP = (
 
 def skip_resources_option() -> Any:
     return typer.Option("--skip-resource-check", help=SKIP_RESOURCES_HELP)
+
+
+QUIET_HELP = "No progress output: only the summary at the end (and errors)."
+
+
+def quiet_option() -> Any:
+    return typer.Option("--quiet", "-q", help=QUIET_HELP)

@@ -20,9 +20,10 @@ from bnlab.cli.options import (
     field_parameters,
     field_values,
     out_option,
+    quiet_option,
     skip_resources_option,
 )
-from bnlab.cli.progress import training_progress
+from bnlab.cli.progress import Plan, training_progress
 from bnlab.cli.signals import stop_on_signals
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
@@ -90,6 +91,7 @@ def reproduce(**kwargs: Any) -> None:
     preset_name, out, epochs = kwargs.pop("preset_name"), kwargs.pop("out"), kwargs.pop("epochs")
     resume, overwrite = kwargs.pop("resume"), kwargs.pop("overwrite")
     check_resources = not kwargs.pop("skip_resource_check")
+    quiet = kwargs.pop("quiet")
     overrides = field_values(kwargs, RUN_FIELDS)
     base = saved_config(FIGURE1, out) if resume and out is not None else None
     config = build_config(preset_name, epochs, overrides, base)
@@ -100,7 +102,7 @@ def reproduce(**kwargs: Any) -> None:
     enable_compile_cache()
     with (
         stop_on_signals() as stop,
-        training_progress(f"{config.preset}: training", config.steps) as progress,
+        training_progress(f"{config.preset}: training", Plan.of(prepared), quiet=quiet) as progress,
     ):
         result = run_experiment(prepared, progress=progress, stop=stop)
     print_summary(result, Console())
@@ -124,6 +126,9 @@ reproduce.__signature__ = inspect.Signature(  # typer reads the options from her
             KEYWORD,
             default=False,
             annotation=Annotated[bool, skip_resources_option()],
+        ),
+        inspect.Parameter(
+            "quiet", KEYWORD, default=False, annotation=Annotated[bool, quiet_option()]
         ),
         _option(int | None, "--epochs", "Training length in epochs (instead of --steps)."),
         *field_parameters(RUN_FIELDS),

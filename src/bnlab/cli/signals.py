@@ -29,9 +29,11 @@ def _command() -> list[str]:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
+def stop_on_signals(command: list[str] | None = None) -> Iterator[threading.Event]:
     """The yielded event is set by the first SIGINT or SIGTERM; pass it as ``stop`` to
-    :func:`bnlab.experiments.run_experiment`. Outside the main thread, nothing is installed."""
+    :func:`bnlab.experiments.run_experiment`. Outside the main thread, nothing is installed.
+    ``command``: what continues the run before ``--out DIR --resume`` (default: the subcommand
+    typed, e.g. ``analyze ics``)."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -50,7 +52,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
     except RunStopped as e:
         where = f"stopped at step {e.step:,} of {e.total:,}"
         if e.saved:
-            again = ["bnlab", *_command(), "--out", str(e.out_dir), "--resume"]
+            again = ["bnlab", *(command or _command()), "--out", str(e.out_dir), "--resume"]
             print(f"bnlab: {where}; continue with: {shlex.join(again)}", file=sys.stderr)
         else:
             print(f"bnlab: {where}; this run keeps no checkpoint to resume", file=sys.stderr)

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bnlab.cli.options import out_option, skip_resources_option
-from bnlab.cli.progress import training_progress
+from bnlab.cli.options import out_option, quiet_option, skip_resources_option
+from bnlab.cli.progress import Plan, training_progress
 from bnlab.cli.signals import stop_on_signals
 from bnlab.errors import ConfigError
 
@@ -94,12 +94,20 @@ def sweep(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the bnlab sweep already in --out.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted sweep in --out (same file, one process, same devices).",
+        ),
+    ] = False,
     coordinator: Annotated[
         str | None, typer.Option(help="Multi-host: process 0's HOST:PORT (jax.distributed).")
     ] = None,
     num_processes: Annotated[int | None, typer.Option(help="Multi-host: number of hosts.")] = None,
     process_id: Annotated[int | None, typer.Option(help="Multi-host: this host's index.")] = None,
     skip_resource_check: Annotated[bool, skip_resources_option()] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
     startup_timeout: Annotated[
         int, typer.Option(help="Multi-host: seconds to wait for every process to join.")
     ] = 300,
@@ -111,7 +119,7 @@ def sweep(
     write one run directory with a summary per cell."""
     import jax
 
-    from bnlab.engine.devices import default_mesh
+    from bnlab.engine.devices import default_mesh, enable_compile_cache
     from bnlab.experiments import SWEEP, load_sweep
     from bnlab.experiments.run import prepare_experiment, run_experiment
 
@@ -122,13 +130,17 @@ def sweep(
         SWEEP,
         sweep_config,
         out,
+        resume=resume,
         overwrite=overwrite,
         mesh=mesh,
         check_resources=not skip_resource_check,
     )
+    enable_compile_cache()
     with (
-        stop_on_signals() as stop,
-        training_progress(f"sweep {config.name}: training", None) as update,
+        stop_on_signals(_continue_command(config, devices)) as stop,
+        training_progress(
+            f"sweep {config.name}: training", Plan.of(prepared), quiet=quiet
+        ) as update,
     ):
 
         def steps_only(step: int, total: int, latest) -> None:
@@ -141,6 +153,12 @@ def sweep(
 
     if jax.process_index() == 0:
         print_summary(result, Console())
+
+
+def _continue_command(config: Path, devices: int | None) -> list[str]:
+    """What continues an interrupted sweep, before --out and --resume: the same file, and the
+    same device count (a checkpoint resumes only on as many devices)."""
+    return ["sweep", str(config), *(["--devices", str(devices)] if devices is not None else [])]
 
 
 def print_summary(result, console: Console) -> None:

@@ -14,6 +14,7 @@ from bnlab.engine.evaluate import (
     final_evaluation,
     population_state,
 )
+from bnlab.engine.histograms import BINS, Histogram, histogram
 from bnlab.engine.model import (
     Forward,
     ModelSpec,
@@ -30,10 +31,12 @@ from bnlab.engine.runner import RunGroup, Stopped, Timing, eval_steps, schedule,
 from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
 
 __all__ = [
+    "BINS",
     "PERCENTILES",
     "DeviceData",
     "Evaluation",
     "Forward",
+    "Histogram",
     "InputSpec",
     "Measure",
     "ModelSpec",
@@ -55,6 +58,7 @@ __all__ = [
     "evaluate",
     "final_evaluation",
     "forward",
+    "histogram",
     "init_bn_state",
     "init_params",
     "make_optimizer",

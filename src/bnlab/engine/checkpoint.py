@@ -76,34 +76,44 @@ def has_state(checkpoint_dir: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def save_state(checkpoint_dir: Path, step: int, stamp: str, runs: list[Any]) -> None:
-    """The runs' state after ``step`` steps (one pytree per group), with the fingerprint."""
-    arrays = {"step": np.asarray(step), "fingerprint": np.asarray(stamp)}
+def save_state(checkpoint_dir: Path, step: int, stamp: str, runs: list[Any], devices: int) -> None:
+    """The runs' state after ``step`` steps (one pytree per group), with the fingerprint and the
+    number of devices each group's runs are split over."""
+    arrays = {
+        "step": np.asarray(step),
+        "fingerprint": np.asarray(stamp),
+        "devices": np.asarray(devices),
+    }
     for i, run in enumerate(runs):
         arrays.update(tree_arrays(f"g{i}", run))
     save_arrays(checkpoint_dir / STATE_FILE, arrays)
 
 
 def load_state(
-    checkpoint_dir: Path, stamp: str, templates: list[Any], steps: int
+    checkpoint_dir: Path, stamp: str, templates: list[Any], steps: int, devices: int
 ) -> tuple[int, list[Any]]:
     """The step and the runs' state saved by :func:`save_state`, rebuilt on ``templates``;
-    refused when saved for a different fingerprint or at a step outside 1..``steps``."""
+    refused when saved for a different fingerprint, at a step outside 1..``steps`` or with the
+    runs split over other than ``devices`` devices."""
     path = checkpoint_dir / STATE_FILE
     arrays = load_arrays(path)
     if str(arrays.get("fingerprint")) != stamp:
         raise CheckpointError(f"{path}: saved by a different configuration; cannot resume")
     step = _step(path, arrays, steps)
+    _check_devices(path, arrays, devices)
     runs = [restore_tree(path, arrays, f"g{i}", t) for i, t in enumerate(templates)]
     return step, runs
 
 
-def check_state(checkpoint_dir: Path, steps: int) -> None:
-    """Refuse a saved state that cannot be read or was saved at a step outside 1..``steps`` (a
-    missing one is fine: the run starts from scratch). Run before anything else starts."""
+def check_state(checkpoint_dir: Path, steps: int, devices: int) -> None:
+    """Refuse a saved state that cannot be read, was saved at a step outside 1..``steps`` or
+    with the runs split over other than ``devices`` devices (a missing one is fine: the run
+    starts from scratch). Run before anything else starts."""
     path = checkpoint_dir / STATE_FILE
     if path.exists():
-        _step(path, load_arrays(path), steps)
+        arrays = load_arrays(path)
+        _step(path, arrays, steps)
+        _check_devices(path, arrays, devices)
 
 
 def _step(path: Path, arrays: dict[str, np.ndarray], steps: int) -> int:
@@ -111,6 +121,20 @@ def _step(path: Path, arrays: dict[str, np.ndarray], steps: int) -> int:
     if step is None or step.shape != () or step.dtype.kind != "i" or not 1 <= int(step) <= steps:
         raise CheckpointError(f"{path}: expected a step in 1..{steps:,}, got {step!r}")
     return int(step)
+
+
+def _check_devices(path: Path, arrays: dict[str, np.ndarray], devices: int) -> None:
+    # each device's program is compiled for the runs it holds, and XLA's float32 sums round
+    # differently with that shape: only the same split continues a run bit for bit. A state
+    # without the count was saved with one device per group.
+    saved = arrays.get("devices", np.asarray(1))
+    if saved.shape != () or saved.dtype.kind != "i":
+        raise CheckpointError(f"{path}: expected a device count, got {saved!r}")
+    if int(saved) != devices:
+        raise CheckpointError(
+            f"{path}: saved with the runs split over {int(saved)} device(s), this run splits "
+            f"them over {devices}; resume with --devices {int(saved)} (results depend on the split)"
+        )
 
 
 def save_record(checkpoint_dir: Path, step: int, record: Any) -> None:

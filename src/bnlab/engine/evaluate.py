@@ -18,10 +18,15 @@ import jax.numpy as jnp
 
 from bnlab.core import population_stats
 from bnlab.engine.data import DeviceData, prepare
+from bnlab.engine.histograms import Histogram, histogram
 from bnlab.engine.model import ModelSpec, Params, State, cross_entropy, forward, init_bn_state
 from bnlab.engine.train import TrainSpec
 
 PERCENTILES = (15, 50, 85)
+# training images (the first ones, in file order) on which the training accuracy is measured, in
+# evaluation mode like the test accuracy: a fixed subset, so that the two curves differ only in
+# the data, not in the mode, the noise or the batches seen
+TRAIN_ACCURACY_EXAMPLES = 10_000
 
 # measure(spec, params, bn_state, data, train, key) -> any pytree of arrays: an experiment's own
 # measurement of one run at every evaluation point (``key``: from the run's seed and the step)
@@ -34,10 +39,12 @@ class Evaluation(NamedTuple):
 
     test_accuracy: jax.Array
     test_loss: jax.Array
+    # on the first TRAIN_ACCURACY_EXAMPLES training images, in evaluation mode
+    train_accuracy: jax.Array
     # the typical unit's activation input at PERCENTILES, over the test set
     percentiles: jax.Array
-    # "layer{k}/bn_input", "layer{k}/{activation}_input" -> values on the first hist_examples images
-    histograms: dict[str, jax.Array]
+    # tag -> binned values (:func:`histogram_tags` says which)
+    histograms: dict[str, Histogram]
     # the experiment's measures, by name: whatever pytree each returns
     measures: dict[str, Any]
 
@@ -63,6 +70,38 @@ def _scores(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]
     return accuracy, cross_entropy(logits, labels)
 
 
+def histogram_tags(
+    spec: ModelSpec,
+    params: Params,
+    bn_state: State,
+    out_taps: tuple[dict, ...],
+    logits: jax.Array,
+    examples: int,
+) -> dict[str, jax.Array]:
+    """What goes into the TensorBoard histograms, by tag: per hidden layer k, BN's input and the
+    activation's input of every unit on the first ``examples`` test images
+    (``layer{k}/bn_input``, ``layer{k}/{activation}_input``), its parameters as Keras names them
+    (``layer{k}/kernel``, ``bias``, ``gamma``, ``beta``) and its running statistics
+    (``layer{k}/moving_mean``, ``moving_variance``); the output layer's ``output/kernel``,
+    ``output/bias`` and the test set's ``output/logits``."""
+    hidden = len(spec.hidden)
+    values = {}
+    for layer, tap in enumerate(out_taps, start=1):
+        for name, taps in tap.items():
+            tag = name if name == "bn_input" else f"{spec.activation}_input"
+            values[f"layer{layer}/{tag}"] = taps[:examples]
+    keras_names = {"w": "kernel", "b": "bias", "gamma": "gamma", "beta": "beta"}
+    for layer, p in enumerate(params):
+        where = "output" if layer == hidden else f"layer{layer + 1}"
+        for name, array in p.items():
+            values[f"{where}/{keras_names[name]}"] = array
+    for layer, state in enumerate(bn_state, start=1):
+        values[f"layer{layer}/moving_mean"] = state.running_mean
+        values[f"layer{layer}/moving_variance"] = state.running_var
+    values["output/logits"] = logits
+    return values
+
+
 def evaluate(
     spec: ModelSpec,
     train: TrainSpec,
@@ -73,24 +112,26 @@ def evaluate(
     measures: Mapping[str, Measure],
     key: jax.Array,
 ) -> Evaluation:
-    """Test accuracy and loss with the running statistics, the {15, 50, 85}th percentiles of the
-    typical unit's activation input over the test set, the histogram samples (every unit's BN
-    input and activation input on the first ``hist_examples`` test images) and ``measures``."""
+    """Test accuracy and loss with the running statistics, the training accuracy on a fixed
+    subset, the {15, 50, 85}th percentiles of the typical unit's activation input over the test
+    set, the histograms (:func:`histogram_tags`) and ``measures``."""
     x = prepare(data.x_test, train.inputs)
     out = forward(spec, params, bn_state, x, "running")
     accuracy, loss = _scores(out.logits, data.y_test)
-    histograms = {}
-    for layer, tap in enumerate(out.taps, start=1):
-        for name, values in tap.items():
-            tag = name if name == "bn_input" else f"{spec.activation}_input"
-            histograms[f"layer{layer}/{tag}"] = values[: train.hist_examples].reshape(-1)
+    n = min(TRAIN_ACCURACY_EXAMPLES, data.num_train)
+    x_train = prepare(data.x_train[:n], train.inputs)
+    train_accuracy, _ = _scores(
+        forward(spec, params, bn_state, x_train, "running").logits, data.y_train[:n]
+    )
+    tags = histogram_tags(spec, params, bn_state, out.taps, out.logits, train.hist_examples)
     return Evaluation(
         test_accuracy=accuracy,
         test_loss=loss,
+        train_accuracy=train_accuracy,
         percentiles=jnp.percentile(
             out.taps[-1]["act_input"][:, unit], jnp.array(PERCENTILES, jnp.float32)
         ),
-        histograms=histograms,
+        histograms={tag: histogram(values) for tag, values in tags.items()},
         # each measure's own stream, by its name: adding a measure changes no other's draws
         measures={
             name: measure(spec, params, bn_state, data, train, jax.random.fold_in(key, _tag(name)))

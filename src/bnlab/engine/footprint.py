@@ -5,7 +5,7 @@ killed by the operating system (or filling the disk) minutes later.
 The estimate counts what grows with the user's options, from the model's parameter count and the
 shapes the engine uses: every run's state (parameters, optimiser slots, gradients), the training
 batch's activations, the evaluation's activations on the whole test set (each run's), the
-evaluation records kept on the host for the whole run (histogram samples, curves, measures), the
+evaluation records kept on the host for the whole run (binned histograms, curves, measures), the
 data on each device, and a fixed allowance for the JAX/XLA runtime. It is an estimate, not a
 bound: the point is to catch the options that need tens of gigabytes, not to predict RSS to a
 megabyte (bnlab's Figure 1 run: estimate ~0.7 GB, measured peak RSS ~0.9 GB).
@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnlab.engine.histograms import BINS
 from bnlab.engine.model import ModelSpec, count_params
 from bnlab.engine.train import TrainSpec
 
 FLOAT = 4  # bytes: float32 / int32
 # the JAX/XLA runtime, compiled programs and Python itself, measured on an empty run (~0.35 GB)
 RUNTIME_BYTES = 400 * 2**20
-# a TensorBoard histogram event (30 buckets and their limits, in protobuf) and a scalar event
-HISTOGRAM_EVENT_BYTES, SCALAR_EVENT_BYTES = 1_200, 60
+# a TensorBoard histogram event (64 buckets and their limits, in protobuf) and a scalar event
+HISTOGRAM_EVENT_BYTES, SCALAR_EVENT_BYTES = 1_300, 60
 # the figures and report of a run directory (PNG + SVG per figure; the largest are ~1 MB)
 FIGURE_BYTES = 8 * 2**20
 
@@ -53,12 +54,15 @@ def run_footprint(model: ModelSpec, train: TrainSpec, runs: int, num_test: int) 
     # forward values and their gradients, a few buffers per layer
     batch_activations = FLOAT * train.batch_size * widths * 4
     test_activations = FLOAT * num_test * widths * 2
-    hist_tags = 2 if model.has_bn else 1
-    record = FLOAT * (train.hist_examples * sum(model.hidden) * hist_tags + 8)
+    # per hidden layer: its inputs (BN's and the activation's), kernel and bias, and with BN
+    # gamma, beta and the running statistics; the output layer's kernel, bias and logits
+    per_layer = 8 if model.has_bn else 3
+    histograms_per_eval = len(model.hidden) * per_layer + 3
+    record = FLOAT * (histograms_per_eval * (BINS + 2) + 8)
     kept = evaluations(train) * record
     memory = runs * (state + batch_activations + test_activations + 2 * kept)
-    scalars = evaluations(train) * 8 * SCALAR_EVENT_BYTES
-    histograms = evaluations(train) * len(model.hidden) * hist_tags * HISTOGRAM_EVENT_BYTES
+    scalars = evaluations(train) * 10 * SCALAR_EVENT_BYTES
+    histograms = evaluations(train) * histograms_per_eval * HISTOGRAM_EVENT_BYTES
     # the checkpoint (written beside the old one, then renamed), the records, TensorBoard
     disk = runs * (2 * checkpoint + kept + scalars + histograms)
     return Footprint(memory, disk)

@@ -13,6 +13,9 @@ import numpy as np
 
 from bnlab.engine.evaluate import PERCENTILES, Evaluation
 
+# each run's curves, one value per evaluation (metrics.json keys)
+CURVES = ("test_accuracy", "train_accuracy", "test_loss", "train_loss")
+
 
 class Record(NamedTuple):
     """What the runner keeps of one evaluation of a group's runs (each leaf has a run axis)."""
@@ -34,7 +37,6 @@ class RunResult:
     steps: list[int]
     curves: dict[str, list[float | None]]
     percentiles: dict[str, list[float | None]]
-    histograms: dict[str, np.ndarray]
     # each measure's pytree, every leaf a list aligned with ``steps``
     measures: dict[str, Any]
     finals: dict[str, Any]
@@ -87,19 +89,17 @@ def assemble(
             return _clean(values[:, j], alive)
 
         if stacked is None:
-            curves = {n: [] for n in ("test_accuracy", "test_loss", "train_loss")}
-            pct, histograms, measures = [], {}, {}
+            curves = {n: [] for n in CURVES}
+            pct, measures = [], {}
         else:
             e = stacked.evaluation
             curves = {
                 "test_accuracy": run(e.test_accuracy),
+                "train_accuracy": run(e.train_accuracy),
                 "test_loss": run(e.test_loss),
                 "train_loss": run(stacked.train_loss),
             }
             pct = run(e.percentiles)
-            histograms = {
-                k: np.where(alive[:, None], v[:, j], np.nan) for k, v in e.histograms.items()
-            }
             measures = jax.tree.map(run, e.measures)
         results.append(
             RunResult(
@@ -108,7 +108,6 @@ def assemble(
                 steps=steps,
                 curves=curves,
                 percentiles={str(q): [row[i] for row in pct] for i, q in enumerate(PERCENTILES)},
-                histograms=histograms,
                 measures=measures,
                 finals={}
                 if final is None or diverged_at is not None

@@ -138,6 +138,11 @@ class _Loop:
     on_record: OnRecord | None = None
     records: list[list[Record]] = field(default_factory=list)
 
+    @property
+    def split(self) -> int:
+        """The devices each group's runs are split over (1: one device per group)."""
+        return self.gs[0].place.size
+
     def settle(self, step: int, record: list[Record] | None, snapshot: list[Any] | None) -> None:
         """Fetch a finished segment's results, save them, and report progress."""
         latest = None
@@ -161,7 +166,7 @@ class _Loop:
         if snapshot is not None:
             host_runs = fetch(snapshot)  # every process gathers; only process 0 writes
             if writer:
-                ckpt.save_state(self.checkpoint_dir, step, self.stamp, host_runs)
+                ckpt.save_state(self.checkpoint_dir, step, self.stamp, host_runs, self.split)
         if self.progress is not None:
             self.progress(step, latest)
 
@@ -191,7 +196,9 @@ class _Loop:
     def resume(self, all_evals: list[int]) -> int:
         """Restore the last saved state and the records up to it; the step to go on from."""
         templates = [g.run for g in self.gs]
-        step, runs = ckpt.load_state(self.checkpoint_dir, self.stamp, templates, self.steps)
+        step, runs = ckpt.load_state(
+            self.checkpoint_dir, self.stamp, templates, self.steps, self.split
+        )
         for run in runs:
             _check_finite(self.checkpoint_dir / ckpt.STATE_FILE, run)
         for g, run in zip(self.gs, runs, strict=True):

@@ -60,8 +60,9 @@ class Experiment(ABC):
     title: ClassVar[str]
     # figures it writes, each as <stem>.png and <stem>.svg
     figure_stems: ClassVar[tuple[str, ...]] = ()
-    # its runs are sharded over every device (and host) instead of one device per group; such a
-    # run keeps no checkpoints (hosts need not share a filesystem)
+    # its runs are sharded over every device (and host) instead of one device per group. In one
+    # process its checkpoints hold every run and resume on as many devices as they were saved
+    # with; under jax.distributed none are kept (hosts need not share a filesystem)
     shards_runs: ClassVar[bool] = False
 
     # --- configuration -----------------------------------------------------------------------
@@ -108,6 +109,13 @@ class Experiment(ABC):
         """A run's TensorBoard directory name, known before it trains (``tag``: the run's
         RunGroup.tags entry, None without tags)."""
         return f"{network.variant}-seed{seed}"
+
+    def run_hparams(
+        self, config: Any, network: Network, seed: int, tag: Any = None
+    ) -> dict[str, str | float | bool]:
+        """A run's hyperparameters in TensorBoard's HParams dashboard (``tag`` as for
+        :meth:`run_name`): its network and seed; an experiment adds what its runs differ in."""
+        return {"network": network.label, "seed": seed}
 
     def unit_measures(self, config: Any) -> dict[str, tuple[str, str]]:
         """Measures that record one value per last-layer unit, which TensorBoard shows at the

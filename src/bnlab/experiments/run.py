@@ -21,11 +21,12 @@ from typing import Any
 import jax
 
 from bnlab.data import MNIST, load_mnist
-from bnlab.engine import PERCENTILES, RunResult, Stopped, train_groups
+from bnlab.engine import RunResult, Stopped, train_groups
 from bnlab.engine.devices import cpu_devices, default_mesh
 from bnlab.errors import ConfigError
 from bnlab.experiments import preflight
-from bnlab.experiments.experiment import Experiment, Phase
+from bnlab.experiments.board import phase_board
+from bnlab.experiments.experiment import Experiment
 from bnlab.experiments.rundir import (
     COMPLETE,
     CONFIG_FILE,
@@ -46,7 +47,6 @@ from bnlab.experiments.rundir import (
     written_by_bnlab,
 )
 from bnlab.files import atomic_write_json, atomic_write_text
-from bnlab.outputs.live_board import LiveBoard
 from bnlab.outputs.report import REPORT_FILE
 
 # progress(steps done over all phases, total steps, latest means per network label or None)
@@ -106,14 +106,20 @@ def prepare_experiment(
         raise ConfigError("--resume and --overwrite: expected at most one of them, got both")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(experiment, config)
     preflight.check_out_name(out_dir)
-    if resume and not (out_dir.is_dir() and any(out_dir.iterdir())):
-        what = "an empty directory" if out_dir.is_dir() else "no such directory"
-        raise ConfigError(f"--resume: --out {out_dir} is {what}; expected the run to continue")
     devices = None
     if experiment.shards_runs:
         mesh = mesh if mesh is not None else default_mesh()
     else:
         mesh, devices = None, cpu_devices(max(len(p.groups) for p in experiment.phases(config)))
+    if resume and not _keeps_state():
+        raise ConfigError(
+            f"--resume: a run over {jax.process_count()} processes (--num-processes) keeps no "
+            "checkpoints: only process 0 writes, on its own disk, and every process would need "
+            "its state back; start it again with --overwrite"
+        )
+    if resume and not (out_dir.is_dir() and any(out_dir.iterdir())):
+        what = "an empty directory" if out_dir.is_dir() else "no such directory"
+        raise ConfigError(f"--resume: --out {out_dir} is {what}; expected the run to continue")
     data = {d: load_mnist(d) for d in experiment.data_dirs(config)}
     preflight.check_data(experiment, config, data)
     writer = jax.process_index() == 0
@@ -124,9 +130,9 @@ def prepare_experiment(
         with preflight.removing(made):
             preflight.check_resources(need, out_dir)
     if resume:
-        check_resume(experiment, config, out_dir)
+        check_resume(experiment, config, out_dir, mesh.size if mesh is not None else 1)
     elif writer:
-        hint = "" if experiment.shards_runs else "--resume to continue that run or "
+        hint = "--resume to continue that run or " if _keeps_state() else ""
         clear_out_dir(out_dir, written_by_bnlab(), overwrite=overwrite, hint=hint)
     status = out_dir / STATUS_FILE
     previous = status.read_bytes() if resume and status.is_file() else None
@@ -137,6 +143,12 @@ def prepare_experiment(
     return Prepared(experiment, config, out_dir, data, resume, started, devices, mesh, previous)
 
 
+def _keeps_state() -> bool:
+    """Whether the run saves its state, to be resumed: not under jax.distributed, where only
+    process 0 could write it, and other hosts need not see its disk."""
+    return jax.process_count() == 1
+
+
 class RunStopped(Stopped):
     """A run stopped on request (:func:`run_experiment`'s ``stop``) at ``step`` of ``total``
     (over all phases), its state saved in ``out_dir`` when ``saved``: ``resume`` continues it."""
@@ -144,23 +156,6 @@ class RunStopped(Stopped):
     def __init__(self, step: int, total: int, saved: bool, out_dir: Path):
         super().__init__(step, saved)
         self.total, self.out_dir = total, out_dir
-
-
-def _board(prepared: Prepared, phase: Phase) -> LiveBoard:
-    """A phase's live TensorBoard logs, one directory per run (a resumed run's written again)."""
-    experiment, config = prepared.experiment, prepared.config
-    tags = [g.tags or (None,) * len(g.seeds) for g in phase.groups]
-    names = [
-        [experiment.run_name(g.network, s, t) for s, t in zip(g.seeds, ts, strict=True)]
-        for g, ts in zip(phase.groups, tags, strict=True)
-    ]
-    return LiveBoard(
-        prepared.out_dir / TENSORBOARD_DIR,
-        names,
-        percentiles=PERCENTILES,
-        examples=phase.train.hist_examples,
-        unit_measures=experiment.unit_measures(config),
-    )
 
 
 def _train(
@@ -177,14 +172,15 @@ def _train(
     results: list[RunResult] = []
     done = 0
     for k, phase in enumerate(phases):
-        kept = None if experiment.shards_runs else checkpoint_dir(out_dir, k, len(phases))
+        kept = checkpoint_dir(out_dir, k, len(phases)) if _keeps_state() else None
 
         def report(step, latest, done=done):
             if progress is not None:
                 shown = latest and {labels.get(n.variant, n.variant): m for n, m in latest.items()}
                 progress(done + step, total, shown or None)
 
-        board = _board(prepared, phase) if logs else None
+        root = out_dir / TENSORBOARD_DIR
+        board = phase_board(experiment, config, root, phases, k) if logs else None
         try:
             with board or contextlib.nullcontext():
                 found, t = train_groups(
@@ -225,13 +221,14 @@ def run_experiment(
     stop: threading.Event | None = None,
 ) -> ExperimentRun:
     """Train ``experiment`` with ``config`` and write its run directory ``out_dir`` (default
-    runs/<name>-<time>): config.json, metrics.json, timing.json, checkpoint/, tensorboard/, the
-    figures and report.md. ``resume`` continues an interrupted run in ``out_dir`` (same config)
-    from its last checkpoint, with the same results as an uninterrupted run; ``overwrite``
-    replaces a bnlab run directory. ``experiment`` may instead be what :func:`prepare_experiment`
-    returned (the CLI checks everything before it shows a progress bar). ``mesh``: where an
-    experiment that shards its runs trains them (default: every device). ``write_outputs`` False
-    skips TensorBoard, figures and report. Under ``jax.distributed`` only process 0 writes.
+    runs/<name>-<time>): config.json, metrics.json, timing.json, training_state/, tensorboard/,
+    the figures and report.md. ``resume`` continues an interrupted run in ``out_dir`` (same
+    config) from its last checkpoint, with the same results as an uninterrupted run (a sweep:
+    in one process, on as many devices as before); ``overwrite`` replaces a run directory.
+    ``experiment`` may instead be what :func:`prepare_experiment` returned (the CLI checks
+    everything before it shows a progress bar). ``mesh``: where an experiment that shards its
+    runs trains them (default: every device). ``write_outputs`` False skips TensorBoard, figures
+    and report. Under ``jax.distributed`` only process 0 writes, and no checkpoints are kept.
     ``stop``, once set (e.g. by a signal handler), ends training at the next segment with the
     state saved there, status.json "interrupted", and raises :class:`RunStopped`."""
     if isinstance(experiment, Prepared):

@@ -19,7 +19,10 @@ from bnlab.files import atomic_write_bytes, atomic_write_json
 from bnlab.outputs.report import REPORT_FILE
 from bnlab.outputs.rundir import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TIMING_FILE
 
-CHECKPOINT_DIR, TENSORBOARD_DIR = "checkpoint", "tensorboard"
+CHECKPOINT_DIR, TENSORBOARD_DIR = "training_state", "tensorboard"
+# the checkpoints' folder before it was renamed (TensorBoard's projector plugin takes anything
+# named "checkpoint" for a TensorFlow checkpoint file): still read on --resume
+OLD_CHECKPOINT_DIR = "checkpoint"
 RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "complete"
 # config.json's key naming the experiment that wrote the directory
 EXPERIMENT_KEY = "experiment"
@@ -41,8 +44,10 @@ def outputs(experiment: Experiment) -> tuple[str, ...]:
 
 
 def written_by_bnlab() -> tuple[str, ...]:
-    """Every name any experiment writes in a run directory (what --overwrite may delete)."""
-    return tuple(dict.fromkeys(n for e in EXPERIMENTS.values() for n in outputs(e)))
+    """Every name any experiment writes in a run directory, or an older bnlab wrote (what
+    --overwrite may delete)."""
+    names = (n for e in EXPERIMENTS.values() for n in outputs(e))
+    return tuple(dict.fromkeys([*names, OLD_CHECKPOINT_DIR]))
 
 
 def experiment_of(config: dict[str, Any], run_dir: Path) -> Experiment:
@@ -95,9 +100,9 @@ def saved_config(experiment: Experiment, out_dir: Path) -> Any | None:
         raise ConfigError(f"{Path(out_dir) / CONFIG_FILE}: not a {name} config ({e})") from None
 
 
-def check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
-    if experiment.shards_runs:
-        raise ConfigError(f"--resume: a {experiment.name} run keeps no checkpoints to resume")
+def check_resume(experiment: Experiment, config: Any, out_dir: Path, devices: int) -> None:
+    """Refuse to resume ``out_dir`` with ``config`` unless it was started with the same config
+    and has a readable state saved with each group's runs split over ``devices`` devices."""
     saved = saved_config_dict(out_dir)
     if saved is None:
         raise ConfigError(f"--resume: {out_dir} has no {CONFIG_FILE} to resume from")
@@ -121,13 +126,16 @@ def check_resume(experiment: Experiment, config: Any, out_dir: Path) -> None:
                 "first checkpoint (one epoch) or the file was deleted; nothing to continue, "
                 "start it again with --overwrite"
             )
-        check_state(kept, phase.train.steps)
+        check_state(kept, phase.train.steps, devices)
 
 
 def checkpoint_dir(out_dir: Path, phase: int, phases: int) -> Path:
-    """Where phase ``phase`` of ``phases`` keeps its checkpoints."""
-    sub = (CHECKPOINT_DIR,) if phases == 1 else (CHECKPOINT_DIR, f"phase{phase}")
-    return out_dir.joinpath(*sub)
+    """Where phase ``phase`` of ``phases`` keeps its checkpoints (in a run of an older bnlab,
+    under the old folder name)."""
+    root = out_dir / CHECKPOINT_DIR
+    if not root.exists() and (out_dir / OLD_CHECKPOINT_DIR).is_dir():
+        root = out_dir / OLD_CHECKPOINT_DIR
+    return root if phases == 1 else root / f"phase{phase}"
 
 
 def clear_out_dir(out_dir: Path, names: tuple[str, ...], *, overwrite: bool, hint: str) -> None:

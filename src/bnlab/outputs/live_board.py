@@ -2,28 +2,69 @@
 one evaluation's events added (with their real wall time) and flushed as the engine hands them
 over, so that ``tensorboard --logdir`` shows the curves growing.
 
->>> with LiveBoard(out / "tensorboard", [["baseline-seed0"], ["bn-seed0"]], percentiles=(50,)) as b:
+>>> with LiveBoard(out / "tensorboard", [["baseline-seed0"], [BoardRun("bn-seed0")]],
+...                percentiles=(50,)) as b:
 ...     results, timing = train_groups(groups, train, mnist, on_record=b.record)
 ...     b.finish([r.finals for r in results])
 
 The board reads the engine's evaluation records by their fields (``evaluation.test_accuracy``,
 ``train_loss``, ``diverged_at``, ...; each leaf with a leading run axis) without importing the
-engine, which lies beside this layer. A resumed run opens its board afresh (each run's old
+engine, which lies beside this layer; histograms come binned
+(:class:`bnlab.outputs.tensorboard.Binned`). A resumed run opens its board afresh (each run's old
 directory removed) and is handed its restored evaluations again before training goes on, so its
 logs hold every evaluation exactly once.
+
+Every run with ``hparams`` is an HParams session (:mod:`bnlab.outputs.hparams`);
+:func:`write_experiment` writes the experiment that lists them, once for all phases.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
-from bnlab.outputs.tensorboard import CURVE_TAGS, PERCENTILE_TAG, RunLog, describe
+from bnlab.outputs import hparams as H
+from bnlab.outputs.tags import CURVE_TAGS, DESCRIPTIONS, PERCENTILE_TAG, describe
+from bnlab.outputs.tensorboard import EventFile, RunLog
+
+# the curves the HParams dashboard compares runs by (their last value)
+HPARAMS_METRICS = tuple(CURVE_TAGS.values())
+
+
+@dataclass(frozen=True)
+class BoardRun:
+    """One run's logs: its directory name, the scalars that stay constant over the run (written
+    at every evaluation, e.g. the learning rate) and its HParams session (``hparams`` None: no
+    session), averaged with the other runs of ``group``."""
+
+    name: str
+    constants: Mapping[str, float] = field(default_factory=dict)
+    hparams: Mapping[str, H.HParamValue] | None = None
+    group: str = ""
+
+
+def write_experiment(root: Path, sessions: Sequence[Mapping[str, H.HParamValue]]) -> None:
+    """The HParams experiment of ``sessions`` (every run's hyperparameters) in ``root``'s own
+    event file, replacing an earlier one (a resumed run writes it again)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("events.out.tfevents.*"):
+        old.unlink()
+    file = EventFile(root)
+    try:
+        metrics = {tag: DESCRIPTIONS[tag] for tag in HPARAMS_METRICS}
+        file.add_summary(H.experiment(sessions, metrics), 0)
+        file.flush()
+    finally:
+        file.close()
+
 
 # measure name -> (tag template with {key}, description template with {key} and {unit}): a
 # measure whose leaves hold one value per last-layer unit, shown at the run's typical unit
@@ -40,40 +81,50 @@ def _leaves(prefix: str, tree: Any) -> Iterator[tuple[str, Any]]:
 
 
 class LiveBoard:
-    """The event files of one phase's runs: ``names[g][j]`` is run ``j`` of group ``g`` (a
-    record's runs beyond those are padding and ignored). ``percentiles``: the q of each column of
-    a record's percentiles; ``examples``: test images per histogram (for the descriptions)."""
+    """The event files of one phase's runs: ``runs[g][j]`` is run ``j`` of group ``g`` (a run's
+    name alone will do; a record's runs beyond those are padding and ignored). ``percentiles``:
+    the q of each column of a record's percentiles; ``examples``: test images per activation
+    histogram (for the descriptions)."""
 
     def __init__(
         self,
         root: Path,
-        names: Sequence[Sequence[str]],
+        runs: Sequence[Sequence[BoardRun | str]],
         *,
         percentiles: Sequence[int],
         examples: int | None = None,
         unit_measures: UnitMeasures | None = None,
+        experiment: Sequence[Mapping[str, H.HParamValue]] | None = None,
     ):
         self._percentiles = tuple(percentiles)
         self._examples = examples
         self._unit_measures = dict(unit_measures or {})
         # tag -> (key, description template) of the unit measures' tags
         self._unit_tags: dict[str, tuple[str, str]] = {}
-        self._units: list[list[int | None]] = [[None] * len(group) for group in names]
-        self._root, self._names = Path(root), names
+        self._runs = [[r if isinstance(r, BoardRun) else BoardRun(r) for r in g] for g in runs]
+        self._units: list[list[int | None]] = [[None] * len(group) for group in runs]
+        self._root = Path(root)
+        self._experiment = experiment
         self._logs: list[list[RunLog]] = []
 
     def _open(self) -> None:
         """Replace each run's directory with a fresh event file, at the first evaluation: a
-        resume refused before it (a damaged checkpoint) leaves the old logs untouched."""
+        resume refused before it (a damaged checkpoint) leaves the old logs untouched. With
+        ``experiment`` (every session of the run, all phases), its HParams experiment too."""
         try:
-            for g, group in enumerate(self._names):
+            if self._experiment is not None:
+                write_experiment(self._root, self._experiment)
+            for g, group in enumerate(self._runs):
                 row = []
-                for j, name in enumerate(group):
-                    logdir = self._root / name
+                for j, run in enumerate(group):
+                    logdir = self._root / run.name
                     if logdir.exists():
                         shutil.rmtree(logdir)
                     logdir.mkdir(parents=True)
-                    row.append(RunLog(logdir, partial(self._describe, g, j)))
+                    log = RunLog(logdir, partial(self._describe, g, j))
+                    row.append(log)
+                    if run.hparams is not None:
+                        log.file.add_summary(H.session_start(run.hparams, run.group), 0)
                 self._logs.append(row)
         except BaseException:
             self.close()
@@ -114,14 +165,19 @@ class LiveBoard:
                     self._units[g][j] = int(units[g][j])
                 curves = {
                     "test_accuracy": e.test_accuracy[j],
+                    "train_accuracy": e.train_accuracy[j],
                     "test_loss": e.test_loss[j],
                     "train_loss": rec.train_loss[j],
                 }
                 scalars = {CURVE_TAGS[k]: v for k, v in curves.items()}
+                scalars |= self._runs[g][j].constants
                 for i, q in enumerate(self._percentiles):
                     scalars[PERCENTILE_TAG.format(q=q)] = e.percentiles[j, i]
                 scalars |= self._measures(e.measures, j, self._units[g][j])
-                histograms = {tag: values[j] for tag, values in e.histograms.items()}
+                histograms = {
+                    tag: jax.tree.map(lambda leaf, j=j: np.asarray(leaf)[j], h)
+                    for tag, h in e.histograms.items()
+                }
                 diverged = int(rec.diverged_at[j])
                 log.evaluation(step, scalars, histograms, diverged if diverged >= 0 else None)
                 log.flush()
@@ -131,11 +187,14 @@ class LiveBoard:
         then close every file."""
         if not self._logs:
             self._open()
-        runs = [log for logs in self._logs for log in logs]
-        if len(finals) != len(runs):
-            raise ValueError(f"finals: expected one per run ({len(runs)}), got {len(finals)}")
-        for log, final in zip(runs, finals, strict=True):
+        logs = [log for row in self._logs for log in row]
+        runs = [run for row in self._runs for run in row]
+        if len(finals) != len(logs):
+            raise ValueError(f"finals: expected one per run ({len(logs)}), got {len(finals)}")
+        for log, run, final in zip(logs, runs, finals, strict=True):
             log.finish(final)
+            if run.hparams is not None:
+                log.file.add_summary(H.session_end(log.diverged_at is not None), 0)
             log.flush()
         self.close()
 

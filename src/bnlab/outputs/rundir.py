@@ -30,7 +30,7 @@ COMPLETE = "complete"
 # what a run entry must hold for the reports (identity, evaluation steps, the accuracy curve)
 REQUIRED = ("variant", "seed", "steps", "test_accuracy", "diverged_at")
 # Lists in a run that must have one entry per evaluation step.
-ACCURACY_CURVES = ("test_accuracy",)
+ACCURACY_CURVES = ("test_accuracy", "train_accuracy")
 LOSS_CURVES = ("test_loss", "train_loss")
 CURVES = ACCURACY_CURVES + LOSS_CURVES
 PERCENTILES = ("15", "50", "85")

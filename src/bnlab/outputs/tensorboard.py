@@ -1,110 +1,116 @@
 """TensorBoard event files: one per run, every tag described, written evaluation by evaluation.
 
-The layout a user looks for first: the curves (``accuracy/test``, ``loss/test``, ``loss/train``),
-then the typical unit's input percentiles (``typical_unit_input/p{q}``), per-layer histograms, and
-as text the run's status and its final numbers (a Markdown table: one-point scalar cards say
-nothing). Each tag's first event carries its description (data, BN mode, which unit and why),
-shown behind TensorBoard's info icon. :class:`RunLog` writes one run's evaluations in step order,
-nothing after its divergence step; :mod:`bnlab.outputs.live_board` feeds it as training runs,
-:func:`write_run` from a finished metrics.json entry.
+The layout a user looks for first: the curves (``accuracy/test``, ``accuracy/train``,
+``loss/test``, ``loss/train``), then the typical unit's input percentiles
+(``typical_unit_input/p{q}``), per-layer histograms, and as text the run's status and its final
+numbers (a Markdown table: one-point scalar cards say nothing). Each tag's first event carries its
+description (:mod:`bnlab.outputs.tags`). :class:`RunLog` writes one run's evaluations in step
+order, nothing after its divergence step; :mod:`bnlab.outputs.live_board` feeds it as training
+runs. Scalars and histograms are tensors, as ``tf.summary`` (and so Keras) writes them:
+TensorBoard's fast loader shows a description only there, not on tensorboardX's
+``simple_value`` and ``histo`` events.
 
 Events are written in the caller's thread (:class:`EventFile`), not by tensorboardX's
 SummaryWriter, whose writer thread dies silently on a full disk and then blocks the caller
-forever: here the OSError reaches the caller at once.
+forever: here the OSError reaches the caller at once. A flush hands the events to the operating
+system (what a reader needs), without tensorboardX's fsync (5 ms a file, each evaluation);
+records are checksummed with the C ``crc32c`` (tensorboardX's pure-Python one took ~60% of the
+logging time).
 """
 
 from __future__ import annotations
 
 import math
-import re
-import shutil
-import tempfile
+import os
+import socket
+import struct
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from crc32c import crc32c
 from tensorboardX import summary
-from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto.event_pb2 import Event
+from tensorboardX.proto.summary_pb2 import Summary
+from tensorboardX.proto.tensor_pb2 import TensorProto
+from tensorboardX.proto.tensor_shape_pb2 import TensorShapeProto
 
 from bnlab.outputs.series import DIVERGED_WHY
-
-# metrics.json key -> TensorBoard tag, for the curves recorded at every evaluation step
-CURVE_TAGS = {
-    "test_accuracy": "accuracy/test",
-    "test_loss": "loss/test",
-    "train_loss": "loss/train",
-}
-PERCENTILE_TAG = "typical_unit_input/p{q}"
-STATUS_TAG = "run/status"
-SKIPPED_TAG = "run/skipped_histograms"
-FINAL_TAG = "run/final"
-
-_EVAL = (
-    "the test set in evaluation mode (a BN network with its running averages, the moving mean "
-    "and variance kept during training, not the batch's statistics; no noise)"
+from bnlab.outputs.tags import (
+    CURVE_NAMES,
+    FINAL_NAMES,
+    FINAL_TAG,
+    SKIPPED_TAG,
+    STATUS_TAG,
+    describe,
 )
-DESCRIPTIONS = {
-    "accuracy/test": f"Accuracy on {_EVAL}.",
-    "loss/test": f"Cross-entropy on {_EVAL}.",
-    "loss/train": (
-        "Mean cross-entropy of the training mini-batches since the previous evaluation, as the "
-        "steps computed it (BN with each batch's own statistics, a noisy network's noise "
-        "included); non-finite steps left out."
-    ),
-    STATUS_TAG: "Whether and at which step the run diverged; nothing is written after it.",
-    SKIPPED_TAG: "Histograms left out because their values were NaN, inf or too large to bin.",
-    FINAL_TAG: "The run's final numbers: the last evaluation and the end-of-training ones.",
-}
-# curve tag -> how the final table calls it
-CURVE_NAMES = {
-    "accuracy/test": "test accuracy, BN with its running averages",
-    "loss/test": "test loss, BN with its running averages",
-    "loss/train": "training loss, mean since the previous evaluation",
-}
-UNIT_WHY = (
-    "unit {unit} of the last hidden layer, its typical unit: at initialisation, over the test set, "
-    "the unit whose median pre-activation (Wu + b) is the middle one of the layer's medians "
-    "(neither among the most saturated units nor an outlier), fixed before training as in the "
-    "paper's Figure 1(b, c)"
-)
-PERCENTILE_DESCRIPTION = (
-    "The {q}th percentile of the activation's input (BN's output when BN comes before the "
-    "activation) over {data}, of " + UNIT_WHY + "."
-)
-_HIST = re.compile(r"layer(\d+)/(\w+)_input")
-# final evaluation name (before any "/size") -> how the final table calls it
-FINAL_NAMES = {
-    "population_test_accuracy": "test accuracy, BN with Algorithm 2's population statistics",
-    "population_test_loss": "test loss, BN with Algorithm 2's population statistics",
-    "batch_stats_test_accuracy": "test accuracy, BN with each test batch's own statistics, "
-    "batches of {size} (as the seed notebook's layer did)",
-}
 
-
-def describe(tag: str, unit: int | None = None, examples: int | None = None) -> str:
-    """What ``tag`` shows (``unit``: the run's typical unit; ``examples``: images per histogram)."""
-    if tag in DESCRIPTIONS:
-        return DESCRIPTIONS[tag]
-    q = re.fullmatch(PERCENTILE_TAG.format(q=r"(\d+)"), tag)
-    if q:
-        return PERCENTILE_DESCRIPTION.format(q=q.group(1), data=_EVAL, unit=unit)
-    h = _HIST.fullmatch(tag)
-    if h:
-        what = "BN's input (Wu, + b if kept)" if h.group(2) == "bn" else f"The {h.group(2)}'s input"
-        on = f"the first {examples} images of " if examples else ""
-        return f"{what} of every unit of hidden layer {h.group(1)}, on {on}{_EVAL}."
-    return f"The experiment's measure {tag!r} at each evaluation (its report.md says how)."
-
-
-# A histogram's buckets: equal widths over its values' range (TensorBoard's own summaries use 30),
-# not TensorFlow's ~1,500 fixed limits, whose events cost ~10x more to checksum and write while a
-# run trains; values beyond +-1e20 (TensorFlow's outermost limit) are too large to bin.
-HISTOGRAM_BINS = 64
+# TensorFlow's DataType numbers
+DT_FLOAT, DT_DOUBLE = 1, 2
+# Values beyond +-1e20 (TensorFlow's outermost bucket limit) are too large to bin.
 BIN_LIMIT = 1e20
+
+
+class Binned(Protocol):
+    """One binned histogram (bnlab.engine.histograms.Histogram on the host): ``counts`` of
+    equal-width buckets from ``min`` to ``max``."""
+
+    min: Any
+    max: Any
+    counts: Any
+
+
+def binnable(h: Binned) -> bool:
+    """Finite, and within the range TensorBoard's buckets can hold (a run that diverged or
+    exploded has neither)."""
+    ends = np.array([h.min, h.max], np.float64)
+    return bool(np.all(np.isfinite(ends)) and np.max(np.abs(ends)) <= BIN_LIMIT)
+
+
+def buckets(h: Binned) -> np.ndarray:
+    """(left edge, right edge, count) of each bucket, TensorBoard's histogram tensor; one bucket
+    of zero width when every value is the same."""
+    low, high = float(h.min), float(h.max)
+    counts = np.asarray(h.counts, np.float64)
+    if high == low:
+        return np.array([[low, high, counts.sum()]])
+    edges = np.linspace(low, high, counts.size + 1)
+    return np.stack([edges[:-1], edges[1:], counts], axis=1)
+
+
+def _tensor(values: np.ndarray, dtype: int) -> TensorProto:
+    shape = TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in values.shape])
+    if dtype == DT_FLOAT:
+        return TensorProto(dtype=dtype, tensor_shape=shape, float_val=values.ravel().tolist())
+    return TensorProto(dtype=dtype, tensor_shape=shape, double_val=values.ravel().tolist())
+
+
+def _masked_crc(data: bytes) -> bytes:
+    """TFRecord's checksum: CRC-32C, rotated and offset ("masked")."""
+    crc = crc32c(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+class _RecordFile:
+    """An event file in TFRecord framing: length, its checksum, the event, its checksum."""
+
+    def __init__(self, logdir: Path):
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
+        self._file = open(Path(logdir) / name, "wb")
+        self.write(Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def write(self, event: Event) -> None:
+        data = event.SerializeToString()
+        header = struct.pack("<Q", len(data))
+        self._file.write(header + _masked_crc(header) + data + _masked_crc(data))
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class EventFile:
@@ -112,7 +118,7 @@ class EventFile:
     tag carries ``describe(tag)`` as its description."""
 
     def __init__(self, logdir: Path, describe: Callable[[str], str] = describe):
-        self._writer = EventsWriter(str(Path(logdir) / "events"))
+        self._writer = _RecordFile(logdir)
         self._describe = describe
         self._described: set[str] = set()
 
@@ -123,19 +129,25 @@ class EventFile:
             if not value.metadata.plugin_data.plugin_name:
                 value.metadata.plugin_data.plugin_name = plugin
             self._described.add(tag)
-        self._writer.write_event(Event(wall_time=time.time(), step=step, summary=proto))
+        self._writer.write(Event(wall_time=time.time(), step=step, summary=proto))
+
+    def _add_tensor(self, tag: str, tensor: TensorProto, step: int, plugin: str) -> None:
+        self._add(Summary(value=[Summary.Value(tag=tag, tensor=tensor)]), step, tag, plugin)
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
-        self._add(summary.scalar(tag, value), step, tag, "scalars")
+        self._add_tensor(tag, _tensor(np.float32(value), DT_FLOAT), step, "scalars")
 
-    def add_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
-        values = np.asarray(values, np.float64).reshape(-1)
-        if values.size and np.max(np.abs(values)) > BIN_LIMIT:
-            raise ValueError(f"histogram {tag!r}: values beyond +-{BIN_LIMIT:g}")
-        self._add(summary.histogram(tag, values, HISTOGRAM_BINS), step, tag, "histograms")
+    def add_histogram(self, tag: str, h: Binned, step: int) -> None:
+        if not binnable(h):
+            raise ValueError(f"histogram {tag!r}: values NaN, inf or beyond +-{BIN_LIMIT:g}")
+        self._add_tensor(tag, _tensor(buckets(h), DT_DOUBLE), step, "histograms")
 
     def add_text(self, tag: str, text: str, step: int) -> None:
         self._add(summary.text(tag, text), step, tag, "text")
+
+    def add_summary(self, proto: Any, step: int) -> None:
+        """A summary as it is (a plugin's own, e.g. HParams'), without a description."""
+        self._writer.write(Event(wall_time=time.time(), step=step, summary=proto))
 
     def flush(self) -> None:
         self._writer.flush()
@@ -164,7 +176,7 @@ class RunLog:
         self,
         step: int,
         scalars: Mapping[str, Any],
-        histograms: Mapping[str, np.ndarray],
+        histograms: Mapping[str, Binned],
         diverged_at: int | None = None,
     ) -> None:
         if self.diverged_at is not None:
@@ -180,16 +192,11 @@ class RunLog:
                 self.file.add_scalar(tag, float(value), step)
                 self.last[tag] = float(value)
         skipped = 0
-        for tag, row in histograms.items():
-            row = np.asarray(row, np.float64)
-            # a row with a NaN or inf is from a diverged step; a histogram of it means nothing
-            if not np.all(np.isfinite(row)):
-                skipped += 1
-                continue
-            try:
-                self.file.add_histogram(tag, row, step)
-            except ValueError:
-                # values so large that the bins overflow (an exploding network): no histogram
+        for tag, h in histograms.items():
+            # NaN or inf values (a diverged step), or too large to bin (an exploding network)
+            if binnable(h):
+                self.file.add_histogram(tag, h, step)
+            else:
                 skipped += 1
         if skipped:
             self.skipped += skipped
@@ -235,54 +242,3 @@ def final_table(log: RunLog, finals: Mapping[str, Any]) -> str:
             what = FINAL_NAMES.get(base, name).format(size=size)
             rows.append((f"{what}, end of training", f"{float(finals[name]):.4f}"))
     return "\n".join(["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
-
-
-def _check_histograms(histograms: dict[str, np.ndarray], n_steps: int) -> None:
-    for tag, values in histograms.items():
-        if values.ndim != 2 or values.shape[0] != n_steps:
-            raise ValueError(
-                f"histogram {tag!r}: expected shape ({n_steps}, n_values), one row per step, "
-                f"got {values.shape}"
-            )
-
-
-def write_run(
-    logdir: Path,
-    run: dict[str, Any],
-    histograms: dict[str, np.ndarray],
-    scalars: dict[str, list[Any]] | None = None,
-    finals: dict[str, float] | None = None,
-) -> Path:
-    """Write a finished ``run`` (one entry of metrics.json["runs"]: its steps, curves and
-    percentiles) and ``histograms`` (tag -> array of shape (len(run["steps"]), n_values)) in the
-    layout of the live logs, into ``logdir`` at once (a temporary directory renamed into place,
-    replacing what was there). ``scalars`` (tag -> values aligned with the steps, None for none)
-    adds further curves; ``finals`` (name -> number) go into the final table."""
-    logdir = Path(logdir)
-    steps = [int(s) for s in run["steps"]]
-    histograms = {tag: np.asarray(v) for tag, v in histograms.items()}
-    _check_histograms(histograms, len(steps))
-    curves = {tag: run.get(key) or [] for key, tag in CURVE_TAGS.items()}
-    for q, values in (run.get("percentiles") or {}).items():
-        curves[PERCENTILE_TAG.format(q=q)] = values
-    curves |= scalars or {}
-    logdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=logdir.parent, prefix=f".{logdir.name}.", suffix=".tmp"))
-    try:
-        log = RunLog(tmp, partial(describe, unit=run.get("percentile_unit")))
-        try:
-            diverged = run.get("diverged_at")
-            for i, step in enumerate(steps):
-                values = {tag: v[i] for tag, v in curves.items() if i < len(v)}
-                hists = {t: h[i] for t, h in histograms.items()}
-                log.evaluation(step, values, hists, None if diverged is None else int(diverged))
-            log.finish(finals or {})
-        finally:
-            log.close()
-        if logdir.exists():
-            shutil.rmtree(logdir)
-        tmp.rename(logdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return logdir

@@ -22,7 +22,7 @@ from bnlab.experiments.santurkar.measures import training_percentiles_measure
 from bnlab.outputs import report_tables as T
 from bnlab.outputs import series as S
 from bnlab.outputs.report import show_value
-from bnlab.outputs.tensorboard import UNIT_WHY
+from bnlab.outputs.tags import UNIT_WHY
 from bnlab.outputs.verdicts import Verdict, cannot_judge, count_word
 
 NOISY_BN, NOISY_BASELINE = Network("bn", noise=True), Network("none", noise=True)

@@ -33,7 +33,7 @@ from bnlab.experiments.experiment import Experiment, Phase, Summary
 from bnlab.experiments.figure1 import FIGURE1
 from bnlab.experiments.network import VARIANTS, Network
 from bnlab.experiments.sweep import report as R
-from bnlab.experiments.sweep.config import SweepConfig, cell_label
+from bnlab.experiments.sweep.config import SweepConfig, cell_label, show_cell_value
 from bnlab.outputs.figures import save_figure
 from bnlab.outputs.verdicts import Verdict
 
@@ -147,6 +147,11 @@ class Sweep(Experiment):
     def run_name(self, network: Network, seed: int, tag: Any = None) -> str:
         """bn-lr0.001-seed0: the run's grid cell (its tag) between network and seed."""
         return R.run_name(network.variant, tag, seed)
+
+    def run_hparams(self, config: SweepConfig, network: Network, seed: int, tag: Any = None):
+        """The network, the grid cell's values (a list as 100-100) and the seed."""
+        cell = {k: show_cell_value(v) if isinstance(v, tuple | list) else v for k, v in tag.items()}
+        return {"network": network.label, **cell, "seed": seed}
 
     def figures(self, config: SweepConfig, metrics: dict[str, Any], out_dir: Path):
         rows = R.cell_rows(metrics, list(config.grid))
