@@ -2,6 +2,8 @@
 
     python benchmarks/bench_reproduce.py [--steps 5000] [--repeat 1] [--end-to-end] [--json PATH]
 
+Needs the ``test`` extra (Keras, PyTorch and Flax, the frameworks it compares).
+
 Each (framework, network) trains in its own child process (reproduce_workers.py) for --steps
 steps after a warm-up, all in this one invocation, so the ratios compare runs made under the same
 machine load; absolute numbers move with whatever else the machine runs. Rows:
@@ -32,6 +34,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from requires import require
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "reproduce_workers.py"
@@ -193,6 +197,7 @@ def markdown(results: list[dict], summary: dict, steps: int) -> str:
 
 
 def main() -> None:
+    require("test", "keras", "torch", "flax")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=5000, help="timed steps per run")
     parser.add_argument("--repeat", type=int, default=1, help="keep each row's fastest of R")

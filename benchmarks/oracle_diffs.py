@@ -3,7 +3,8 @@ Keras), as measured by the oracle tests themselves.
 
 Runs ``pytest tests/test_oracles_*.py`` with BNLAB_ORACLE_DIFFS pointing at a temporary file,
 where tests/conftest.py writes the worst |bnlab - oracle| per oracle and quantity, then prints
-the table. Run from the repository root:
+the table. Needs the ``test`` extra (pytest and the oracle frameworks). Run from the repository
+root:
 
     python benchmarks/oracle_diffs.py
 """
@@ -17,10 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from requires import require
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
+    require("test", "pytest", "keras", "torch", "flax")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "diffs.json"
         tests = sorted(str(p) for p in (ROOT / "tests").glob("test_oracles_*.py"))

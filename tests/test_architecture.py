@@ -17,6 +17,7 @@ ALLOWED = {
     "core": BOTTOM,
     "data": BOTTOM,
     "keras": {"core", *BOTTOM},
+    "torch": {"core", *BOTTOM},
     "measures": {"core", *BOTTOM},
     "engine": {"core", "data", *BOTTOM},
     "outputs": {"data", *BOTTOM},

@@ -14,6 +14,7 @@ import pytest
 from bnlab.engine import ModelSpec, count_params, forward, init_params, summary_rows
 from bnlab.experiments import PAPER, SEED
 from bnlab.experiments.network import VARIANTS
+from bnlab.outputs.report_tables import param_totals
 
 
 @pytest.mark.parametrize(
@@ -32,13 +33,9 @@ def test_parameter_counts(config, variant, expected):
     assert sum(leaf.size for leaf in jax.tree.leaves(params)) == expected
 
 
-@pytest.mark.parametrize("variant", ["baseline", "bn"])
-def test_summary_rows_match_keras(variant):
-    """Per layer, the trainable parameters of the equivalent Keras 3 model (BN's moving
-    statistics are Keras's non-trainable weights, the notebook's layer has none)."""
+def _keras_model(spec):
     import keras
 
-    spec = VARIANTS[variant].model_spec(SEED)
     layers = [keras.Input((784,))]
     for n in spec.hidden:
         layers.append(keras.layers.Dense(n))
@@ -46,15 +43,45 @@ def test_summary_rows_match_keras(variant):
             layers.append(keras.layers.BatchNormalization(epsilon=spec.eps))
         layers.append(keras.layers.Activation("sigmoid"))
     layers.append(keras.layers.Dense(10))
-    model = keras.Sequential(layers)
+    return keras.Sequential(layers)
+
+
+def _size(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "bn"])
+def test_summary_rows_match_keras(variant):
+    """Per layer, every weight and the trainable ones of the equivalent Keras 3 model (BN's
+    moving statistics are Keras's non-trainable weights)."""
+    spec = VARIANTS[variant].model_spec(SEED)
+    model = _keras_model(spec)
     keras_rows = [
-        (layer.output.shape[1], sum(int(np.prod(w.shape)) for w in layer.trainable_weights))
+        (layer.output.shape[1], layer.count_params(), _size(layer.trainable_weights))
         for layer in model.layers
     ]
     ours = [
-        (int(shape.strip("()").split(", ")[1]), params) for _, shape, params in summary_rows(spec)
+        (int(row.shape.strip("()").split(", ")[1]), row.params, row.trainable)
+        for row in summary_rows(spec)
     ]
     assert ours == keras_rows
+
+
+@pytest.mark.parametrize(
+    ("variant", "totals"),
+    [("baseline", (99_710, 99_710, 0)), ("bn", (100_910, 100_310, 600))],
+)
+def test_summary_totals_are_kerass(variant, totals, capsys):
+    """The three lines under `bnlab summary`'s table, as keras.Model.summary() prints them."""
+    spec = VARIANTS[variant].model_spec(SEED)
+    model = _keras_model(spec)
+    trainable = _size(model.trainable_weights)
+    assert (model.count_params(), trainable, model.count_params() - trainable) == totals
+    model.summary()
+    printed = [line for line in capsys.readouterr().out.splitlines() if " params: " in line]
+    # Keras's lines: " Total params: 100,910 (394.18 KB)" (rich's padding and box aside)
+    keras_lines = [" ".join(line.split()) for line in printed]
+    assert keras_lines == param_totals(summary_rows(spec))
 
 
 def test_glorot_uniform_init_is_keras_default():

@@ -9,10 +9,10 @@ from bnlab.experiments.figure1.report import render_report
 from bnlab.outputs.verdicts import CANNOT_JUDGE
 
 BASELINE_SUMMARY = [
-    ("dense (Dense)", "(None, 100)", 78_500),
-    ("dense_1 (Dense)", "(None, 100)", 10_100),
-    ("dense_2 (Dense)", "(None, 100)", 10_100),
-    ("dense_3 (Dense)", "(None, 10)", 1_010),
+    ("dense (Dense)", "(None, 100)", 78_500, 78_500),
+    ("dense_1 (Dense)", "(None, 100)", 10_100, 10_100),
+    ("dense_2 (Dense)", "(None, 100)", 10_100, 10_100),
+    ("dense_3 (Dense)", "(None, 10)", 1_010, 1_010),
 ]
 CONFIG = {"preset": "paper", "optimizer": {"name": "sgd", "lr": 0.5}, "batch_size": 60}
 # the networks of Figure 1: variant -> label, in display order; (without BN, with BN)
@@ -139,7 +139,10 @@ def test_model_summary_is_keras_like_with_total():
     # the model is named by its network's label (was its variant name, "baseline")
     assert 'Model: "without BN"' in text
     assert "| dense (Dense) | (None, 100) | 78,500 |" in text
-    assert text.rstrip().endswith("Total params: 99,710")
+    assert text.rstrip().endswith(
+        "Total params: 99,710 (389.49 KB)  \nTrainable params: 99,710 (389.49 KB)  \n"
+        "Non-trainable params: 0 (0.00 B)"
+    )
 
 
 ENGINE_CONFIG = {
@@ -253,7 +256,8 @@ def test_figure1_report_renders_the_run_config_as_the_renderer_does():
     )
     models = _section(text, "Models")
     assert 'Model: "without BN"' in models and 'Model: "with BN"' in models
-    assert "Total params: 99,710" in models and "Total params: 100,010" in models
+    assert "Total params: 99,710" in models and "Total params: 100,610" in models
+    assert "Trainable params: 100,010" in models and "Non-trainable params: 600" in models
 
 
 def test_figure_section_names_the_probed_unit_of_each_run():

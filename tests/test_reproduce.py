@@ -152,13 +152,20 @@ def test_resume_with_different_options_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("preset", "totals"), [("seed", ["99,710", "100,310"]), ("paper", ["99,710", "100,010"])]
+    ("preset", "totals"),
+    [
+        ("seed", ["99,710", "99,710", "0", "100,910", "100,310", "600"]),
+        ("paper", ["99,710", "99,710", "0", "100,610", "100,010", "600"]),
+    ],
 )
 def test_summary_prints_both_models(preset, totals):
+    """Total, trainable and non-trainable parameters of each network, as Keras counts them."""
     proc = bnlab("summary", "--preset", preset)
     assert proc.returncode == 0, proc.stderr
     assert [
-        line.split(": ")[1] for line in proc.stdout.splitlines() if line.startswith("Total params")
+        line.split(": ")[1].split(" ")[0]
+        for line in proc.stdout.splitlines()
+        if " params: " in line
     ] == totals
     assert proc.stdout.count("batch_norm_") == 3
 

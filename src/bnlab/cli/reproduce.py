@@ -33,6 +33,7 @@ from bnlab.experiments.fields import FIELD_HELP
 from bnlab.experiments.network import VARIANTS
 from bnlab.experiments.run import prepare_experiment, run_experiment
 from bnlab.experiments.rundir import saved_config
+from bnlab.outputs.report_tables import param_totals
 from bnlab.outputs.series import show_mean_std
 
 PRESET_HELP = "seed (the notebook's setup) or paper (Section 4.1). [default: seed]"
@@ -190,7 +191,8 @@ def print_summary(result: ExperimentRun, console: Console) -> None:
 
 
 def summary(**kwargs: Any) -> None:
-    """Keras-like layer tables (name, output shape, parameters) of the preset's two networks."""
+    """Keras's model summaries (layer, output shape, parameters; total, trainable and
+    non-trainable) of the preset's two networks."""
     preset_name = kwargs.pop("preset_name")
     config = build_config(preset_name, None, field_values(kwargs, SHAPE_FIELDS))
     console = Console()
@@ -200,13 +202,11 @@ def summary(**kwargs: Any) -> None:
         table.add_column("Layer")
         table.add_column("Output Shape")
         table.add_column("Param #", justify="right")
-        for name, shape, params in rows:
-            table.add_row(name, shape, f"{params:,}")
+        for row in rows:
+            table.add_row(row.name, row.shape, f"{row.params:,}")
         console.print(table)
-        console.print(f"Total params: {sum(r[2] for r in rows):,}")
-        if network.normalized:
-            state = 2 * sum(config.hidden)
-            console.print(f"BN running statistics (state, not parameters): {state:,} values")
+        for line in param_totals(rows):
+            console.print(line)
 
 
 summary.__signature__ = inspect.Signature([PRESET, *field_parameters(SHAPE_FIELDS)])

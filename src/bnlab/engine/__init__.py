@@ -18,6 +18,7 @@ from bnlab.engine.histograms import BINS, Histogram, histogram
 from bnlab.engine.model import (
     Forward,
     ModelSpec,
+    SummaryRow,
     count_params,
     cross_entropy,
     forward,
@@ -47,6 +48,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "Stopped",
+    "SummaryRow",
     "Timing",
     "TrainSpec",
     "batch_loss",

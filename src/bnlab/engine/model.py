@@ -232,28 +232,38 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
 
 
-def summary_rows(spec: ModelSpec) -> list[tuple[str, str, int]]:
-    """Keras-like layer table rows (name, output shape, trainable params) for ``spec``.
+class SummaryRow(NamedTuple):
+    """One layer as ``keras.Model.summary()`` lists it: its weights (``params``) counted as Keras
+    counts them, BN's moving mean and variance included; ``trainable``: those a step updates."""
 
-    BN's running statistics are state, not parameters, as in the notebook's BatchNorm1D layer.
-    """
-    rows: list[tuple[str, str, int]] = []
+    name: str
+    shape: str
+    params: int
+    trainable: int
+
+
+def summary_rows(spec: ModelSpec) -> list[SummaryRow]:
+    """The Keras summary of ``spec``'s network, layer by layer (Dense, BN, activation)."""
+    rows: list[SummaryRow] = []
     sizes = (spec.in_features, *spec.hidden, spec.num_classes)
     for layer in range(len(sizes) - 1):
         fan_in, fan_out = sizes[layer], sizes[layer + 1]
         shape = f"(None, {fan_out})"
-        bias = fan_out if spec.layer_has_bias(layer) else 0
-        rows.append((f"dense_{layer + 1}", shape, fan_in * fan_out + bias))
+        dense = fan_in * fan_out + (fan_out if spec.layer_has_bias(layer) else 0)
+        rows.append(SummaryRow(f"dense_{layer + 1}", shape, dense, dense))
         if layer == len(spec.hidden):
             break
-        bn_row = (f"batch_norm_{layer + 1}", shape, 2 * fan_out)
+        # gamma and beta, trained; the moving mean and variance, Keras's non-trainable weights
+        bn_row = SummaryRow(f"batch_norm_{layer + 1}", shape, 4 * fan_out, 2 * fan_out)
         if spec.bn == "before":
             rows.append(bn_row)
-        rows.append((f"{spec.activation}_{layer + 1}", shape, 0))
+        rows.append(SummaryRow(f"{spec.activation}_{layer + 1}", shape, 0, 0))
         if spec.bn == "after":
             rows.append(bn_row)
     return rows
 
 
 def count_params(spec: ModelSpec) -> int:
-    return sum(row[2] for row in summary_rows(spec))
+    """The trainable parameters (what ``init_params`` returns; BN's running statistics are
+    state, kept apart)."""
+    return sum(row.trainable for row in summary_rows(spec))

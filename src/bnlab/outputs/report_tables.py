@@ -50,12 +50,37 @@ def accuracy_table(metrics: dict[str, Any], labels: S.Labels) -> str:
     return md_table(["steps", *labels.values()], rows)
 
 
-def model_table(name: str, layers: list[tuple[str, str, int]]) -> str:
-    """A Keras-like summary: layer, output shape, parameter count, and the total."""
-    rows = [[layer, shape, f"{params:,}"] for layer, shape, params in layers]
-    total = sum(params for _, _, params in layers)
+def memory_size(size: float) -> str:
+    """Bytes in the largest binary unit below 1,024 of it, as Keras's summary shows them."""
+    units = ("B", "KB", "MB", "GB", "TB")
+    power = 0
+    while size >= 1024 and power < len(units) - 1:
+        size /= 1024
+        power += 1
+    return f"{size:.2f} {units[power]}"
+
+
+def param_totals(layers: list[tuple[str, str, int, int]]) -> list[str]:
+    """Keras's three lines under a summary: total, trainable and non-trainable weights, each
+    with its size in float32 (``layers``: name, shape, weights, trainable weights)."""
+    total = sum(row[2] for row in layers)
+    trainable = sum(row[3] for row in layers)
+    return [
+        f"{what} params: {n:,} ({memory_size(4 * n)})"
+        for what, n in [
+            ("Total", total),
+            ("Trainable", trainable),
+            ("Non-trainable", total - trainable),
+        ]
+    ]
+
+
+def model_table(name: str, layers: list[tuple[str, str, int, int]]) -> str:
+    """A Keras-like summary: layer, output shape, parameter count, and the totals."""
+    rows = [[layer, shape, f"{params:,}"] for layer, shape, params, _ in layers]
     return (
         f'Model: "{name}"\n\n'
         + md_table(["Layer (type)", "Output Shape", "Param #"], rows)
-        + f"\n\nTotal params: {total:,}"
+        + "\n\n"
+        + "  \n".join(param_totals(layers))
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bnlab.engine import RunGroup, RunResult, summary_rows
+from bnlab.engine import RunGroup, RunResult, SummaryRow, summary_rows
 from bnlab.experiments.config import ExperimentConfig
 from bnlab.experiments.experiment import Experiment, Phase, curves_entry
 from bnlab.experiments.figure1 import claims
@@ -21,8 +21,8 @@ from bnlab.outputs.figures import build_figure1, save_figure
 from bnlab.outputs.verdicts import Verdict
 
 
-def model_summaries(config: ExperimentConfig) -> dict[str, list[tuple[str, str, int]]]:
-    """Keras-like layer rows (name, output shape, params) per network of the config."""
+def model_summaries(config: ExperimentConfig) -> dict[str, list[SummaryRow]]:
+    """Keras's summary rows (name, output shape, weights, trainable weights) per network."""
     return {v: summary_rows(VARIANTS[v].model_spec(config)) for v in config.variants}
 
 

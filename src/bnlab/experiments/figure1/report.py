@@ -161,7 +161,7 @@ def render_report(
     metrics: dict[str, Any],
     labels: S.Labels,
     roles: tuple[str | None, str | None],
-    model_summaries: dict[str, list[tuple[str, str, int]]],
+    model_summaries: dict[str, list[tuple[str, str, int, int]]],
     timing: dict[str, Any],
 ) -> str:
     """The report as Markdown; ``roles``: the names of the networks without and with BN."""

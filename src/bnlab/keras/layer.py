@@ -2,7 +2,8 @@
 
 Written with ``keras.ops`` only, so it runs on any Keras backend (tested on JAX, torch and
 numpy). The arithmetic is :mod:`bnlab.core.equations` (the same lines the JAX core runs); this
-module only chooses Keras's conventions. Importing it needs Keras 3 (the ``test`` extra has it).
+module only chooses Keras's conventions. Importing it needs Keras 3
+(``pip install 'bnlab[keras]'``).
 """
 
 from __future__ import annotations
