@@ -122,3 +122,10 @@ def test_training_accuracy_is_on_the_first_training_images_in_evaluation_mode(da
     x = data.x_train[:n].astype(jnp.float32) / 255.0
     predicted = jnp.argmax(forward(spec, params, state, x, "running").logits, axis=-1)
     assert float(out.train_accuracy) == float(jnp.mean(predicted == data.y_train[:n]))
+
+
+def test_the_training_accuracy_tag_names_its_subset():
+    # outputs/ cannot import the engine's constant: the description states it, this keeps them one
+    from bnlab.outputs.tags import DESCRIPTIONS
+
+    assert f"first {TRAIN_ACCURACY_EXAMPLES:,} training images" in DESCRIPTIONS["accuracy/train"]

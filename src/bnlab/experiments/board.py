@@ -35,12 +35,14 @@ def phase_board(
 ) -> LiveBoard:
     """Phase ``k``'s live logs, one directory per run (a resumed run's written again); the first
     phase's also writes the HParams experiment of every run of every phase."""
-    sessions = [
-        run.hparams
-        for phase in phases
-        for group in phase.groups
-        for run in _runs(experiment, config, phase, group)
-    ]
+    sessions = None
+    if k == 0:
+        sessions = [
+            run.hparams
+            for phase in phases
+            for group in phase.groups
+            for run in _runs(experiment, config, phase, group)
+        ]
     phase = phases[k]
     return LiveBoard(
         root,
@@ -48,5 +50,5 @@ def phase_board(
         percentiles=PERCENTILES,
         examples=phase.train.hist_examples,
         unit_measures=experiment.unit_measures(config),
-        experiment=sessions if k == 0 else None,
+        experiment=sessions,
     )

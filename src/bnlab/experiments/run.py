@@ -168,6 +168,7 @@ def _train(
     phases = experiment.phases(config)
     labels = experiment.labels(config)
     total = sum(p.train.steps for p in phases)
+    root = out_dir / TENSORBOARD_DIR
     timing = {"compile_s": 0.0, "train_s": 0.0, "final_eval_s": 0.0}
     results: list[RunResult] = []
     done = 0
@@ -179,7 +180,6 @@ def _train(
                 shown = latest and {labels.get(n.variant, n.variant): m for n, m in latest.items()}
                 progress(done + step, total, shown or None)
 
-        root = out_dir / TENSORBOARD_DIR
         board = phase_board(experiment, config, root, phases, k) if logs else None
         try:
             with board or contextlib.nullcontext():
