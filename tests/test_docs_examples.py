@@ -40,8 +40,10 @@ def test_the_readme_shows_keras_and_pytorch():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(OWN_BLOCKS)), ids=["keras", "torch"])
-def test_readme_own_model_example_runs(index, capsys):
-    """Trains one epoch, then Algorithm 2 and the batch-statistics evaluation, as printed."""
+def test_readme_own_model_example_runs(index, capsys, tmp_path, monkeypatch):
+    """Trains one epoch recording Figure 1, then Algorithm 2 and the batch-statistics evaluation,
+    as printed."""
+    monkeypatch.chdir(tmp_path)
     exec(compile(OWN_BLOCKS[index], f"README.md[own model {index}]", "exec"), {})
     # the two printed dicts, read back as literals (never eval)
     before, after = map(ast.literal_eval, capsys.readouterr().out.splitlines()[-2:])
@@ -50,3 +52,6 @@ def test_readme_own_model_example_runs(index, capsys):
     # Algorithm 2 changes only the moving statistics: batch statistics score alike
     assert after["batch_statistics"] == before["batch_statistics"]
     assert after["batch_statistics"][1] < 0.2 < 0.85 < after["batch_statistics"][60]
+    figure = sorted(p.name for p in (tmp_path / "figure1").iterdir())
+    assert figure == ["figure1.json", "figure1.png", "figure1.svg"]
+    assert any((tmp_path / "logs" / "bn").glob("events.out.tfevents.*"))

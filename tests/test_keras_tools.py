@@ -4,9 +4,6 @@ population_stats and a hand computation on the JAX backend, and the same checks
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +13,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
+from helpers import keras_backends
 
 from bnlab.core import batch_stats, normalize, population_stats
 from bnlab.data import load_mnist
@@ -36,22 +34,12 @@ def check(result: dict, backend: str) -> None:
 
 
 def test_hand_computation_and_only_moving_statistics_change_on_jax():
-    spec = importlib.util.spec_from_file_location("keras_tools_backend", HELPER)
-    helper = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helper)
-    check(helper.main(), "jax")
+    check(keras_backends.in_process(HELPER), "jax")
 
 
-@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("backend", keras_backends.OTHER_BACKENDS)
 def test_same_checks_on_other_backends(backend):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"the {backend} Keras backend needs {backend} installed (not in this venv)")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run(
-        [sys.executable, str(HELPER)], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr
-    check(json.loads(out.stdout.strip().splitlines()[-1]), backend)
+    check(keras_backends.on_backend(HELPER, backend), backend)
 
 
 def seed_like_model() -> keras.Model:

@@ -37,24 +37,34 @@ def test_notebook_runs_and_shows_its_results(tmp_path, monkeypatch):
     code = [c for c in nb.cells if c.cell_type == "code"]
     texts = [_text(c) for c in code]
     assert "training length: 200 steps of 60" in texts[0]
-    assert "trainable: [99710, 100310]" in texts[2]
+    # Keras's own summary: 100,910 in all for the BN model, 600 of them non-trainable
+    assert "99,710" in texts[2] and "100,910" in texts[2] and "600" in texts[2]
     assert texts[3].count("after 200 steps (Keras fit)") == 2
-    images = [o for o in code[4]["outputs"] if "image/png" in o.get("data", {})]
-    assert len(images) == 1 and (tmp_path / "run" / "figure1.png").exists()
-    assert "batch-1 accuracies:" in texts[6]
-    markdown = [
-        o["data"]["text/markdown"]
-        for o in code[6]["outputs"]
-        if "text/markdown" in o.get("data", {})
-    ]
-    assert markdown and markdown[0].count("\n") == 3  # header, rule, one row per seed (2)
-    noisy_images = [o for o in code[7]["outputs"] if "image/png" in o.get("data", {})]
-    noisy_table = [
-        o["data"]["text/markdown"]
-        for o in code[7]["outputs"]
-        if "text/markdown" in o.get("data", {})
-    ]
-    assert len(noisy_images) == 1
+    assert "taps ['activation', 'activation_1', 'activation_2']" in texts[3]
+    assert "taps ['dense_2.activation']" in texts[3]
+    assert (
+        len(images(code[3])) == 1 and (tmp_path / "run" / "keras_figure1" / "figure1.png").exists()
+    )
+    assert (tmp_path / "run" / "tensorboard" / "with_bn").is_dir()
+    pitfall = markdown(code[4])
+    assert pitfall and pitfall[0].count("\n") == 2  # header, rule, one row
+    assert len(images(code[5])) == 1 and (tmp_path / "run" / "reproduce" / "figure1.png").exists()
+    # header, rule, 2 networks x 2 seeds from bnlab, then the 2 Keras models
+    comparison = markdown(code[6])
+    assert comparison and comparison[0].count("\n") == 7
+    assert "| Keras `with_bn` | 0 |" in comparison[0]
+    noisy_table = markdown(code[7])
+    assert len(images(code[7])) == 1
     # header, rule, then 4 networks x 2 seeds
     assert noisy_table and noisy_table[0].count("\n") == 9
     assert "| noisy_bn | 0 |" in noisy_table[0]
+
+
+def images(cell) -> list:
+    return [o for o in cell["outputs"] if "image/png" in o.get("data", {})]
+
+
+def markdown(cell) -> list[str]:
+    return [
+        o["data"]["text/markdown"] for o in cell["outputs"] if "text/markdown" in o.get("data", {})
+    ]

@@ -1,6 +1,7 @@
 """bnlab for Keras 3 models (any backend): a drop-in ``BatchNormalization`` layer built on bnlab's
-equations, Algorithm 2's population statistics for a trained model (:func:`recalibrate`) and the
-test-time pitfall checked (:func:`evaluate_batch_statistics`).
+equations, Algorithm 2's population statistics for a trained model (:func:`recalibrate`), the
+test-time pitfall checked (:func:`evaluate_batch_statistics`) and Figure 1 for the model being fit
+(:class:`Figure1Callback`, :func:`figure1`).
 
 Needs Keras 3: ``pip install 'bnlab[keras]'``. A saved ``.keras`` model that uses the layer loads
 after ``import bnlab.keras`` (which registers it as ``bnlab>BatchNormalization``), or with
@@ -22,7 +23,14 @@ except ImportError as err:
 if int(keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"{_NEEDS_KERAS} (found Keras {keras.__version__})")
 
+from bnlab.keras.figure1 import Figure1Callback, figure1  # noqa: E402
 from bnlab.keras.layer import BatchNormalization  # noqa: E402
 from bnlab.keras.recalibrate import evaluate_batch_statistics, recalibrate  # noqa: E402
 
-__all__ = ["BatchNormalization", "evaluate_batch_statistics", "recalibrate"]
+__all__ = [
+    "BatchNormalization",
+    "Figure1Callback",
+    "evaluate_batch_statistics",
+    "figure1",
+    "recalibrate",
+]

@@ -24,7 +24,7 @@ import numpy as np
 
 from bnlab.errors import ConfigError
 from bnlab.keras.layer import BatchNormalization
-from bnlab.keras.stream import StatelessForward, num_examples, spans, take
+from bnlab.keras.stream import StatelessForward, labels_of, num_examples, spans, take
 
 BN_TYPES = (keras.layers.BatchNormalization, BatchNormalization)
 
@@ -191,9 +191,7 @@ def evaluate_batch_statistics(
     """
     check_model(model)
     n = num_examples(x)
-    labels = np.asarray(y)
-    if labels.ndim == 2:  # one-hot
-        labels = np.argmax(labels, axis=-1)
+    labels = labels_of(y)
     if labels.shape != (n,):
         raise ConfigError(
             f"y: expected {n} integer labels (one per example of x), got shape {np.shape(y)}"

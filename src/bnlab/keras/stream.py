@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 from bnlab.errors import ConfigError
 
@@ -25,6 +26,12 @@ def num_examples(x: Any) -> int:
             f"x: expected an array (or a list/dict of arrays) of examples, got {type(x).__name__}"
         )
     return int(leaves[0].shape[0])
+
+
+def labels_of(y: Any) -> np.ndarray:
+    """Class indices from integer labels or one-hot rows."""
+    y = np.asarray(keras.ops.convert_to_numpy(y))
+    return np.argmax(y, axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
 
 
 def take(x: Any, start: int, stop: int) -> Any:
@@ -58,8 +65,8 @@ class StatelessForward:
     def __init__(
         self, model: keras.Model, *, training: bool, reset: dict[int, Any] | None = None
     ) -> None:
-        self.trainable = [v.value for v in model.trainable_variables]
-        self.state = [v.value for v in model.non_trainable_variables]
+        self.model = model
+        self.sync()
         self.reset = reset or {}
 
         def step(trainable: list, state: list, x: Any) -> tuple[Any, list]:
@@ -70,6 +77,11 @@ class StatelessForward:
             import jax
 
             self.call = jax.jit(step)
+
+    def sync(self) -> None:
+        """Take the model's current variables (after it trained on), keeping the compiled step."""
+        self.trainable = [v.value for v in self.model.trainable_variables]
+        self.state = [v.value for v in self.model.non_trainable_variables]
 
     def __call__(self, x: Any) -> tuple[Any, list]:
         state = [self.reset.get(i, v) for i, v in enumerate(self.state)]

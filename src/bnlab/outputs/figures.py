@@ -114,25 +114,32 @@ def _percentile_panel(ax, metrics: dict[str, Any], variant: str, label: str, let
         curves["15"].steps, curves["15"].values[0], curves["85"].values[0], color="0.85"
     )
     ax.set_title(f"({letter}) {label}")
-    ax.set_ylabel(f"input to a last-layer sigmoid ({unit}seed {seed})")
+    what = first.get("percentile_input", "input to a last-layer sigmoid")
+    ax.set_ylabel(f"{what} ({unit}seed {seed})")
     ax.legend(loc="best", fontsize=7)
 
 
-def build_figure1(metrics: dict[str, Any], labels: S.Labels) -> Figure:
-    """Figure 1's layout for the networks of ``labels``: (a) test accuracy of all of them, then a
-    percentile panel for each network that recorded percentiles."""
+def build_figure1(
+    metrics: dict[str, Any], labels: S.Labels, percentile_labels: S.Labels | None = None
+) -> Figure:
+    """Figure 1's layout: (a) test accuracy of the networks of ``labels`` (no panel when it is
+    empty), then (b), (c), ... a percentile panel for each network of ``percentile_labels``
+    (default: ``labels``) that recorded percentiles."""
+    candidates = labels if percentile_labels is None else percentile_labels
     with_percentiles = [
-        v for v in labels if any(r.get("percentiles") for r in S.runs_of(metrics, v))
+        v for v in candidates if any(r.get("percentiles") for r in S.runs_of(metrics, v))
     ]
-    n_panels = 1 + len(with_percentiles)
+    first = 1 if labels else 0
+    n_panels = first + len(with_percentiles)
     fig = Figure(figsize=(4.2 * n_panels, 3.6), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    _accuracy_panel(axes[0], metrics, labels)
-    for k, (ax, variant) in enumerate(zip(axes[1:], with_percentiles, strict=True), start=1):
-        _percentile_panel(ax, metrics, variant, labels[variant], _letter(k))
+    if labels:
+        _accuracy_panel(axes[0], metrics, labels)
+    for k, (ax, variant) in enumerate(zip(axes[first:], with_percentiles, strict=True), start=1):
+        _percentile_panel(ax, metrics, variant, candidates[variant], _letter(k))
     # One scale for (b) and (c): the paper's point is that one drifts and the other does not.
-    for ax in axes[2:]:
-        ax.sharey(axes[1])
+    for ax in axes[first + 1 :]:
+        ax.sharey(axes[first])
     style_steps_axes(axes)
     return fig
 

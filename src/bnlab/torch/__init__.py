@@ -2,7 +2,8 @@
 
 :func:`recalibrate` sets every BN layer's running statistics to the paper's population statistics
 over training mini-batches; :func:`evaluate_batch_statistics` scores a model with its running
-averages beside batch statistics at test time. Needs PyTorch (``pip install 'bnlab[torch]'``).
+averages beside batch statistics at test time; :class:`Figure1Recorder` records Figure 1 for a
+module as it trains. Needs PyTorch (``pip install 'bnlab[torch]'``).
 """
 
 try:
@@ -11,6 +12,7 @@ except ImportError as error:  # pragma: no cover - exercised only without PyTorc
     raise ImportError("bnlab.torch needs PyTorch: pip install 'bnlab[torch]'") from error
 
 from bnlab.torch.evaluate import evaluate_batch_statistics
+from bnlab.torch.figure1 import Figure1Recorder, figure1
 from bnlab.torch.recalibrate import recalibrate
 
-__all__ = ["evaluate_batch_statistics", "recalibrate"]
+__all__ = ["Figure1Recorder", "evaluate_batch_statistics", "figure1", "recalibrate"]
