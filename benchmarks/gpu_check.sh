@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-gpu-check-$(date +%Y%m%d-%H%M%S)}
 WHEELS=${BNLAB_WHEELS:-wheels}
 SWEEP_STEPS=${SWEEP_STEPS:-50000}
+JAX_CUDA=${JAX_CUDA:-cuda12}  # cuda13 for CUDA 13 drivers (JAX's pip extras)
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -31,10 +32,10 @@ else
   python3 -m venv .venv-gpu
   . .venv-gpu/bin/activate
   if [ -d "$WHEELS" ]; then
-    pip install -q --no-index --find-links "$WHEELS" -e . 'jax[cuda12]' pytest hypothesis
+    pip install -q --no-index --find-links "$WHEELS" -e . "jax[$JAX_CUDA]" pytest hypothesis
     say "environment: .venv-gpu from the wheels in $WHEELS"
   else
-    pip install -q -e . 'jax[cuda12]' pytest hypothesis
+    pip install -q -e . "jax[$JAX_CUDA]" pytest hypothesis
     say "environment: .venv-gpu from the registry"
   fi
   PY=python

@@ -6,7 +6,10 @@ Runs the command in a child process, first with an empty compile cache (cold: ev
 compiled) and then with the cache that run filled (warm), ``--repeat`` times each. The CPU time
 (user + system of the child) next to the wall time shows how much of the machine the run had: on
 a shared machine wall time grows with the load, CPU time much less. Phases come from the run's
-timing.json.
+timing.json. The BLAS floor of issue 13 is measured in the same invocation: numpy doing only one
+step's matmuls on one thread (reproduce_workers.blas_floor, 5,000 steps) x 50,000, one network's
+training at the least it can cost; the two networks train side by side, one per core, so the
+floor of the whole run is one network's. Targets: <= 1.8x the floor warm, <= 2.4x cold.
 """
 
 from __future__ import annotations
@@ -45,6 +48,23 @@ def run_once(preset: str, extra: list[str], cache: Path) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, **timing}
 
 
+FLOOR_STEPS, FULL_STEPS = 5_000, 50_000
+
+
+def floor_50k_s() -> float:
+    """One network's 50,000 steps of only the matmuls, one thread, extrapolated from 5,000."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).with_name("reproduce_workers.py")
+    out = subprocess.run(
+        [sys.executable, str(worker), "blas", "bn", str(FLOOR_STEPS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["train_s"] * FULL_STEPS / FLOOR_STEPS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="seed")
@@ -55,10 +75,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             for kind in ("cold", "warm"):
                 rows.append((kind, run_once(args.preset, extra, Path(cache))))
-    keys = ("wall_s", "cpu_s", "compile_s", "train_s", "final_eval_s", "outputs_s", "peak_rss_mb")
-    print(f"{'cache':<6}" + "".join(f"{k:>14}" for k in keys))
+    floor = floor_50k_s()
+    keys = (
+        "wall_s",
+        "cpu_s",
+        "setup_s",
+        "compile_s",
+        "train_s",
+        "final_eval_s",
+        "outputs_s",
+        "peak_rss_mb",
+    )
+    print(f"{'cache':<6}" + "".join(f"{k:>13}" for k in keys) + f"{'wall/floor':>12}")
     for kind, row in rows:
-        print(f"{kind:<6}" + "".join(f"{row[k]:14.1f}" for k in keys))
+        cells = "".join(f"{row.get(k, float('nan')):13.1f}" for k in keys)
+        print(f"{kind:<6}{cells}{row['wall_s'] / floor:12.2f}")
+    print(f"BLAS floor, one network's {FULL_STEPS:,} steps on one thread: {floor:.1f} s")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -217,10 +217,11 @@ def flax_nnx(variant: str, steps: int) -> dict:
     return _timed(run, steps)
 
 
-def jax_scan(variant: str, steps: int) -> dict:
+def minimal_program(variant: str):
     """The least a compiled JAX program must do: a functional MLP (BN as batch statistics plus
     running averages), optax RMSprop, the uint8 batch gathered and scaled inside the step, and
-    one lax.scan per epoch of steps; no divergence check, no measurements."""
+    one lax.scan per epoch of steps; no divergence check, no measurements. Returns (the jitted
+    ``epoch(carry, key, zeros(n))``, the initial carry, the steps in an epoch)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -268,8 +269,15 @@ def jax_scan(variant: str, steps: int) -> dict:
         perm = jax.random.permutation(key, xs.shape[0])[: n.shape[0] * BATCH]
         return jax.lax.scan(step, carry, perm.reshape(-1, BATCH))[0]
 
-    per_epoch = xs.shape[0] // BATCH
-    carry = (params, stats, tx.init(params))
+    return epoch, (params, stats, tx.init(params)), xs.shape[0] // BATCH
+
+
+def jax_scan(variant: str, steps: int) -> dict:
+    """:func:`minimal_program` trained for ``steps`` steps, epoch by epoch."""
+    import jax
+    import jax.numpy as jnp
+
+    epoch, carry, per_epoch = minimal_program(variant)
     lengths = [min(per_epoch, steps - start) for start in range(0, steps, per_epoch)]
 
     t = time.perf_counter()

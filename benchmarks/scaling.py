@@ -1,0 +1,236 @@
+"""How the engine's training cost grows with runs, width and batch, against a BLAS floor.
+
+    python benchmarks/scaling.py [--steps 300] [--repeat 3] [--json PATH] [--plot PNG]
+
+Each row trains K runs of one BN network (784-W-W-W-10 sigmoids, BN before each sigmoid, RMSprop,
+batch B) as the engine does: one compiled lax.scan segment of --steps steps, the K runs vmapped
+and their run axis sharded over D CPU devices (one per core; jax.sharding, as `bnlab sweep`),
+compilation excluded, fastest of --repeat (wider or larger-batch rows run fewer steps, about
+the same work). "runs x steps/s" counts every run's steps. The floor is
+numpy doing only one step's matmuls on one thread (forward, weight and input gradients: what no
+implementation can skip), for the same W and B, times the cores the row uses; "x floor" is the
+floor's rate over the row's (below 1: XLA's one CPU device runs large matmuls on both cores'
+threads, the floor on one). "vmapped vs one after another" compares the row with K runs trained
+in turn, one per device at a time, each unbatched: that layout's rate is the K = D row's (same D,
+W and B), measured, whatever K. Each device count runs in its own child process
+(XLA fixes the CPU device count at start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RUNS = (1, 2, 4, 8, 16, 64)
+WIDTHS = (100, 400, 1600)
+BATCHES = (60, 256, 1024)
+
+
+def configs() -> list[tuple[int, int, int]]:
+    """(K, W, B): runs at W 100, B 60; widths and batches at K 1, 2 and 4."""
+    rows = [(k, 100, 60) for k in RUNS]
+    rows += [(k, w, 60) for k in (1, 2, 4) for w in WIDTHS if w != 100]
+    rows += [(k, 100, b) for k in (1, 2, 4) for b in BATCHES if b != 60]
+    return rows
+
+
+def steps_for(steps: int, width: int, batch: int) -> int:
+    """``steps`` at W 100, B 60; fewer for the larger steps (about the same work per row)."""
+    return max(20, steps * 100 * 60 // (width * batch))
+
+
+def floor_s(width: int, batch: int, steps: int) -> float:
+    """Seconds for ``steps`` steps of only the matmuls, one thread (fastest of three)."""
+    import numpy as np
+
+    sizes = (784, width, width, width, 10)
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(sizes)]
+    acts = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
+    grads_w = [np.empty_like(w) for w in ws]
+    grads_x = [np.empty((batch, n), np.float32) for n in sizes]
+
+    def step() -> None:
+        for i, w in enumerate(ws):
+            np.matmul(acts[i], w, out=acts[i + 1])
+        for i in reversed(range(len(ws))):
+            np.matmul(acts[i].T, acts[i + 1], out=grads_w[i])
+            if i > 0:
+                np.matmul(acts[i + 1], ws[i].T, out=grads_x[i])
+
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float:
+    """Seconds for one compiled ``steps``-step segment of ``k`` vmapped runs sharded over
+    ``mesh`` (fastest of ``repeat``, compilation excluded)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from bnlab.engine import make_segment, run_keys
+    from bnlab.engine.model import init_params
+    from bnlab.engine.programs import over_runs
+    from bnlab.engine.train import init_run
+
+    segment, opt = make_segment(spec, train)
+    by_run = NamedSharding(mesh, P("runs"))
+    keys = jax.device_put(jax.vmap(run_keys)(jnp.arange(k)), by_run)
+    init = jax.jit(over_runs(lambda key, _: init_run(*init_params(spec, key.init), opt)))
+    run = jax.device_put(init(keys, None), by_run)
+    train_segment = over_runs(lambda r, kk, d: segment(r, kk, jnp.int32(0), d, steps))
+    compiled = jax.jit(train_segment).lower(run, keys, data).compile()
+    jax.block_until_ready(compiled(run, keys, data))
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(run, keys, data))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def worker(devices: int, steps: int, repeat: int) -> None:
+    """One device count's rows, one JSON line each."""
+    from bnlab.engine.devices import cpu_devices, run_mesh
+
+    mesh = run_mesh(cpu_devices(devices))
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from bnlab.data import load_mnist
+    from bnlab.engine import ModelSpec, TrainSpec, to_device
+    from bnlab.engine.optim import OptimizerSpec
+
+    m = load_mnist()
+    data = jax.device_put(
+        to_device(m.x_train, m.y_train, m.x_test, m.y_test), NamedSharding(mesh, P())
+    )
+    for k, width, batch in configs():
+        if k < devices:
+            continue  # fewer runs than devices: the extra device only repeats a run
+        spec = ModelSpec(hidden=(width,) * 3, bn="before")
+        train = TrainSpec(
+            optimizer=OptimizerSpec("rmsprop", lr=1e-3, rho=0.9, eps=1e-7), batch_size=batch
+        )
+        n = steps_for(steps, width, batch)
+        seconds = segment_s(spec, train, k, mesh, data, n, repeat)
+        rate = k * n / seconds
+        floor_rate = min(devices, k) * n / floor_s(width, batch, n)
+        row = {
+            "devices": devices,
+            "runs": k,
+            "width": width,
+            "batch": batch,
+            "steps": n,
+            "runs_x_steps_per_s": rate,
+            "floor_runs_x_steps_per_s": floor_rate,
+            "x_floor": floor_rate / rate,
+        }
+        print(json.dumps(row), flush=True)
+
+
+def table(rows: list[dict]) -> str:
+    one = {(r["devices"], r["width"], r["batch"]): r for r in rows if r["runs"] == r["devices"]}
+    lines = [
+        "| devices | runs K | width | batch | runs x steps/s | x floor | vmapped vs one after "
+        "another |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        base = one.get((r["devices"], r["width"], r["batch"]))
+        gain = f"{r['runs_x_steps_per_s'] / base['runs_x_steps_per_s']:.2f}x" if base else "—"
+        lines.append(
+            f"| {r['devices']} | {r['runs']} | {r['width']:,} | {r['batch']:,} | "
+            f"{r['runs_x_steps_per_s']:,.0f} | {r['x_floor']:.2f} | {gain} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for devices in sorted({r["devices"] for r in rows}):
+        pts = [
+            r for r in rows if r["devices"] == devices and r["width"] == 100 and r["batch"] == 60
+        ]
+        (line,) = ax.plot(
+            [r["runs"] for r in pts],
+            [r["runs_x_steps_per_s"] for r in pts],
+            "o-",
+            label=f"{devices} CPU device(s), vmapped",
+        )
+        ax.plot(
+            [r["runs"] for r in pts],
+            [r["floor_runs_x_steps_per_s"] for r in pts],
+            ":",
+            color=line.get_color(),
+            label=f"BLAS floor, {devices} core(s)",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("runs K (784-100-100-100-10 BN network, batch 60)")
+    ax.set_ylabel("runs x steps per second")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=150, metadata={"Software": None})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker, args.steps, args.repeat)
+        return
+    rows = []
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    for devices in args.devices:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(devices),
+                "--steps",
+                str(args.steps),
+                "--repeat",
+                str(args.repeat),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"worker for {devices} device(s) failed:\n{out.stderr[-2000:]}")
+        rows += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    print(f"{os.cpu_count()} cores; {args.steps} steps per measurement, fastest of {args.repeat}")
+    print(table(rows))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.plot is not None:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
