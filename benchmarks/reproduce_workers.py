@@ -32,15 +32,14 @@ def mnist_float() -> tuple[np.ndarray, np.ndarray]:
     return (data.x_train.reshape(-1, 784).astype(np.float32) / 255.0, data.y_train.astype(np.int64))
 
 
-def blas_floor(variant: str, steps: int) -> dict:
-    """Only the matmuls of one training step, in float32: per layer the forward x @ W and the
-    weight gradient x.T @ dz, and dz @ W.T for every layer but the first. BN adds no matmul, so
-    both variants have the same floor."""
+def matmuls_s(sizes: tuple[int, ...], batch: int, steps: int, warmup: int = WARMUP_STEPS) -> float:
+    """Seconds for ``steps`` steps of only an MLP's training matmuls, in float32: per layer the
+    forward x @ W and the weight gradient x.T @ dz, and dz @ W.T for every layer but the first."""
     rng = np.random.default_rng(0)
-    ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(SIZES)]
-    acts = [rng.standard_normal((BATCH, n), dtype=np.float32) for n in SIZES]
+    ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(sizes)]
+    acts = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
     grads_w = [np.empty_like(w) for w in ws]
-    grads_x = [np.empty((BATCH, n), np.float32) for n in SIZES]
+    grads_x = [np.empty((batch, n), np.float32) for n in sizes]
 
     def step():
         for i, w in enumerate(ws):
@@ -50,12 +49,18 @@ def blas_floor(variant: str, steps: int) -> dict:
             if i > 0:
                 np.matmul(acts[i + 1], ws[i].T, out=grads_x[i])
 
-    for _ in range(WARMUP_STEPS):
+    for _ in range(warmup):
         step()
     t = time.perf_counter()
     for _ in range(steps):
         step()
-    return {"train_s": time.perf_counter() - t}
+    return time.perf_counter() - t
+
+
+def blas_floor(variant: str, steps: int) -> dict:
+    """The Figure 1 network's matmuls (:func:`matmuls_s`). BN adds no matmul, so both variants
+    have the same floor."""
+    return {"train_s": matmuls_s(SIZES, BATCH, steps)}
 
 
 def bnlab_engine(variant: str, steps: int) -> dict:

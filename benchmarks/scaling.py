@@ -19,7 +19,6 @@ W and B), measured, whatever K. Each device count runs in its own child process
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
@@ -47,30 +46,10 @@ def steps_for(steps: int, width: int, batch: int) -> int:
 
 def floor_s(width: int, batch: int, steps: int) -> float:
     """Seconds for ``steps`` steps of only the matmuls, one thread (fastest of three)."""
-    import numpy as np
+    from reproduce_workers import matmuls_s
 
     sizes = (784, width, width, width, 10)
-    rng = np.random.default_rng(0)
-    ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(sizes)]
-    acts = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
-    grads_w = [np.empty_like(w) for w in ws]
-    grads_x = [np.empty((batch, n), np.float32) for n in sizes]
-
-    def step() -> None:
-        for i, w in enumerate(ws):
-            np.matmul(acts[i], w, out=acts[i + 1])
-        for i in reversed(range(len(ws))):
-            np.matmul(acts[i].T, acts[i + 1], out=grads_w[i])
-            if i > 0:
-                np.matmul(acts[i + 1], ws[i].T, out=grads_x[i])
-
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return min(matmuls_s(sizes, batch, steps, warmup=steps) for _ in range(3))
 
 
 def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float:
