@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from reproduce_workers import one_thread_floor_s
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -53,16 +55,7 @@ FLOOR_STEPS, FULL_STEPS = 5_000, 50_000
 
 def floor_50k_s() -> float:
     """One network's 50,000 steps of only the matmuls, one thread, extrapolated from 5,000."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    worker = Path(__file__).with_name("reproduce_workers.py")
-    out = subprocess.run(
-        [sys.executable, str(worker), "blas", "bn", str(FLOOR_STEPS)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])["train_s"] * FULL_STEPS / FLOOR_STEPS
+    return one_thread_floor_s(FLOOR_STEPS) * FULL_STEPS / FLOOR_STEPS
 
 
 def main() -> None:

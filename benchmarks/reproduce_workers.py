@@ -63,6 +63,22 @@ def blas_floor(variant: str, steps: int) -> dict:
     return {"train_s": matmuls_s(SIZES, BATCH, steps)}
 
 
+def one_thread_floor_s(steps: int) -> float:
+    """:func:`blas_floor` for ``steps`` steps in a child process with one BLAS thread (the
+    thread count holds only if set before numpy starts): the floor issue 13 defines."""
+    import subprocess
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, __file__, "blas", "bn", str(steps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["train_s"]
+
+
 def bnlab_engine(variant: str, steps: int) -> dict:
     """bnlab's engine: one compiled lax.scan per epoch segment. ``variant`` "both" trains the two
     networks together as `bnlab reproduce` does (its own device layout)."""

@@ -17,18 +17,14 @@ engine's evaluations (what `bnlab reproduce` adds every 1,000 steps), in trainin
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from reproduce_workers import minimal_program
+from reproduce_workers import minimal_program, one_thread_floor_s
 
 from bnlab.data import load_mnist
 from bnlab.engine import ModelSpec, TrainSpec, make_segment, run_keys, to_device
@@ -81,21 +77,6 @@ def minimal(variant: str, steps: int):
     return compiled, lambda: jax.block_until_ready(compiled(*args))
 
 
-def blas_floor_s(steps: int) -> float:
-    """Seconds for ``steps`` steps of only the step's matmuls, numpy on one thread, in a child
-    process (reproduce_workers.blas_floor) so that the thread count holds."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    worker = Path(__file__).with_name("reproduce_workers.py")
-    out = subprocess.run(
-        [sys.executable, str(worker), "blas", "bn", str(steps)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])["train_s"]
-
-
 def evaluation_ms(spec: ModelSpec, data, repeat: int) -> float:
     """Milliseconds for one of the engine's evaluations of one run (the test set, the training
     subset, percentiles, histograms), compiled as `bnlab reproduce` runs it, fastest of
@@ -143,7 +124,7 @@ def main() -> None:
             t = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - t)
-        floor = min(floor, blas_floor_s(args.steps))
+        floor = min(floor, one_thread_floor_s(args.steps))
     print(f"jax {jax.__version__}, {args.steps} steps per call, fastest of {args.repeat}")
     floor_us = floor / args.steps * 1e6
     print(f"BLAS floor (numpy, the step's matmuls only, 1 thread): {floor_us:.1f} us/step")
