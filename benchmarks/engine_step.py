@@ -21,6 +21,8 @@ from bnlab.engine import ModelSpec, TrainSpec, make_segment, run_keys, to_device
 from bnlab.engine.model import init_params
 from bnlab.engine.programs import over_runs
 from bnlab.engine.train import init_run
+from bnlab.experiments.network import WITH_BN, WITHOUT_BN
+from bnlab.experiments.presets import CONVNET
 
 
 def build(spec: ModelSpec, seeds: int, steps: int, data):
@@ -39,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", default="", help="time only configurations containing this")
     args = parser.parse_args()
     m = load_mnist()
     data = to_device(m.x_train, m.y_train, m.x_test, m.y_test)
@@ -48,7 +51,10 @@ def main() -> None:
         "bn, autodiff backward": (ModelSpec(bn="before", backward="autodiff"), 1),
         "baseline, 2 seeds": (ModelSpec(), 2),
         "bn, 2 seeds": (ModelSpec(bn="before"), 2),
+        "convnet baseline": (WITHOUT_BN.model_spec(CONVNET), 1),
+        "convnet bn": (WITH_BN.model_spec(CONVNET), 1),
     }
+    configs = {name: c for name, c in configs.items() if args.only in name}
     runners = {name: build(spec, k, args.steps, data) for name, (spec, k) in configs.items()}
     wall = dict.fromkeys(runners, float("inf"))
     cpu = dict.fromkeys(runners, float("inf"))

@@ -52,9 +52,10 @@ def floor_s(width: int, batch: int, steps: int) -> float:
     return min(matmuls_s(sizes, batch, steps, warmup=steps) for _ in range(3))
 
 
-def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float:
-    """Seconds for one compiled ``steps``-step segment of ``k`` vmapped runs sharded over
-    ``mesh`` (fastest of ``repeat``, compilation excluded)."""
+def compiled_segment(spec, train, k: int, mesh, data, steps: int, layout: str = "vmapped"):
+    """One compiled ``steps``-step segment of ``k`` runs sharded over ``mesh``, trained in
+    ``layout`` (vmapped or sequential: :func:`bnlab.engine.programs.runs_in`), as a call that
+    runs it once and waits for it. Compiled (and run once) here."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -62,7 +63,7 @@ def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float
 
     from bnlab.engine import make_segment, run_keys
     from bnlab.engine.model import init_params
-    from bnlab.engine.programs import over_runs
+    from bnlab.engine.programs import over_runs, runs_in
     from bnlab.engine.train import init_run
 
     segment, opt = make_segment(spec, train)
@@ -70,19 +71,47 @@ def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float
     keys = jax.device_put(jax.vmap(run_keys)(jnp.arange(k)), by_run)
     init = jax.jit(over_runs(lambda key, _: init_run(*init_params(spec, key.init), opt)))
     run = jax.device_put(init(keys, None), by_run)
-    train_segment = over_runs(lambda r, kk, d: segment(r, kk, jnp.int32(0), d, steps))
+    train_segment = runs_in(layout, mesh)(lambda r, kk, d: segment(r, kk, jnp.int32(0), d, steps))
     compiled = jax.jit(train_segment).lower(run, keys, data).compile()
-    jax.block_until_ready(compiled(run, keys, data))
+
+    def once() -> None:
+        jax.block_until_ready(compiled(run, keys, data))
+
+    once()
+    return once
+
+
+def fastest_s(once, repeat: int) -> float:
+    """Seconds of the fastest of ``repeat`` calls of ``once``."""
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
-        jax.block_until_ready(compiled(run, keys, data))
+        once()
         best = min(best, time.perf_counter() - t)
     return best
 
 
-def worker(devices: int, steps: int, repeat: int) -> None:
-    """One device count's rows, one JSON line each."""
+def segment_s(spec, train, k: int, mesh, data, steps: int, repeat: int) -> float:
+    """Seconds for one compiled ``steps``-step segment of ``k`` vmapped runs sharded over
+    ``mesh`` (fastest of ``repeat``, compilation excluded)."""
+    return fastest_s(compiled_segment(spec, train, k, mesh, data, steps), repeat)
+
+
+def bn_network(width: int, batch: int):
+    """The measured network (784-W-W-W-10, BN before each sigmoid) and its RMSprop training."""
+    from bnlab.engine import ModelSpec, TrainSpec
+    from bnlab.engine.optim import OptimizerSpec
+
+    spec = ModelSpec(hidden=(width,) * 3, bn="before")
+    train = TrainSpec(
+        optimizer=OptimizerSpec("rmsprop", lr=1e-3, rho=0.9, eps=1e-7), batch_size=batch
+    )
+    return spec, train
+
+
+def mesh_and_data(devices: int):
+    """A "runs" mesh of ``devices`` CPU devices and MNIST replicated over it (call before
+    anything else starts JAX's backend)."""
     from bnlab.engine.devices import cpu_devices, run_mesh
 
     mesh = run_mesh(cpu_devices(devices))
@@ -91,20 +120,41 @@ def worker(devices: int, steps: int, repeat: int) -> None:
     from jax.sharding import PartitionSpec as P
 
     from bnlab.data import load_mnist
-    from bnlab.engine import ModelSpec, TrainSpec, to_device
-    from bnlab.engine.optim import OptimizerSpec
+    from bnlab.engine import to_device
 
     m = load_mnist()
     data = jax.device_put(
         to_device(m.x_train, m.y_train, m.x_test, m.y_test), NamedSharding(mesh, P())
     )
+    return mesh, data
+
+
+def child_rows(script: str, devices: list[int], args: list[str]) -> list[dict]:
+    """Run ``script --worker D *args`` for each device count D in its own process (XLA fixes
+    the CPU device count at start-up), one BLAS thread; the JSON lines they print."""
+    rows = []
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    for d in devices:
+        out = subprocess.run(
+            [sys.executable, script, "--worker", str(d), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"worker for {d} device(s) failed:\n{out.stderr[-2000:]}")
+        rows += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return rows
+
+
+def worker(devices: int, steps: int, repeat: int) -> None:
+    """One device count's rows, one JSON line each."""
+    mesh, data = mesh_and_data(devices)
     for k, width, batch in configs():
         if k < devices:
             continue  # fewer runs than devices: the extra device only repeats a run
-        spec = ModelSpec(hidden=(width,) * 3, bn="before")
-        train = TrainSpec(
-            optimizer=OptimizerSpec("rmsprop", lr=1e-3, rho=0.9, eps=1e-7), batch_size=batch
-        )
+        spec, train = bn_network(width, batch)
         n = steps_for(steps, width, batch)
         seconds = segment_s(spec, train, k, mesh, data, n, repeat)
         rate = k * n / seconds
@@ -181,28 +231,9 @@ def main() -> None:
     if args.worker is not None:
         worker(args.worker, args.steps, args.repeat)
         return
-    rows = []
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    for devices in args.devices:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--worker",
-                str(devices),
-                "--steps",
-                str(args.steps),
-                "--repeat",
-                str(args.repeat),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise SystemExit(f"worker for {devices} device(s) failed:\n{out.stderr[-2000:]}")
-        rows += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    rows = child_rows(
+        __file__, args.devices, ["--steps", str(args.steps), "--repeat", str(args.repeat)]
+    )
     print(f"{os.cpu_count()} cores; {args.steps} steps per measurement, fastest of {args.repeat}")
     print(table(rows))
     if args.json is not None:

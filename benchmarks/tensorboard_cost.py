@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bnlab.experiments import FIGURE1, run_experiment
-from bnlab.experiments.config import preset
+from bnlab.experiments.presets import preset
 from bnlab.outputs import live_board
 
 TARGET = 0.05

@@ -10,13 +10,13 @@ import pytest
 from bnlab.core.noise import NoiseConfig
 from bnlab.errors import ConfigError
 from bnlab.experiments import registry
-from bnlab.experiments.config import PAPER
 from bnlab.experiments.network import WITH_BN, WITHOUT_BN, Network
+from bnlab.experiments.presets import PAPER
 from bnlab.experiments.rundir import config_dict
 from bnlab.experiments.santurkar import AnalysisConfig
 from bnlab.experiments.santurkar.landscape import LandscapeSettings
 from bnlab.experiments.santurkar.lp_norm import LP_NETWORKS
-from bnlab.experiments.santurkar.lr_sweep import LrSweepSettings
+from bnlab.experiments.santurkar.lr_sweep import ConvnetLrSettings, LrSweepSettings
 from bnlab.experiments.santurkar.noisy_bn import NOISY_BASELINE, NOISY_BN, NoisySettings
 from bnlab.experiments.santurkar.placement import AFTER, BEFORE
 from bnlab.outputs.report import show_value
@@ -25,7 +25,11 @@ NOISY = registry.analysis("noisy-bn")
 LANDSCAPE = registry.analysis("landscape")
 LR_SWEEP = registry.analysis("lr-sweep")
 PLACEMENT = registry.analysis("placement")
-NAMES = ["noisy-bn", "ics", "landscape", "lp-norm", "lr-sweep", "placement"]
+NAMES = ["noisy-bn", "ics", "landscape", "lp-norm", "lr-sweep", "convnet-lr", "placement"]
+# the preset each analysis starts from: (name, optimiser, learning rate, batch size)
+PRESETS = {name: ("paper", "sgd", 0.5, 60) for name in NAMES} | {
+    "convnet-lr": ("convnet", "rmsprop", 0.001, 60)
+}
 
 
 def test_every_analysis_is_registered_in_order():
@@ -59,10 +63,10 @@ def test_each_network_is_the_paper_model_with_its_change(analysis, network, bn, 
 
 
 @pytest.mark.parametrize("analysis", registry.ANALYSES, ids=NAMES)
-def test_defaults_are_the_paper_preset_at_the_analysis_size(analysis):
+def test_defaults_are_the_analysis_preset_at_its_size(analysis):
     config = analysis.default_config()
     e = config.base
-    assert (e.preset, e.optimizer, e.lr, e.batch_size) == ("paper", "sgd", 0.5, 60)
+    assert (e.preset, e.optimizer, e.lr, e.batch_size) == PRESETS[analysis.name]
     assert {k: getattr(e, k) for k in analysis.defaults} == analysis.defaults
     assert json.loads(json.dumps(analysis.config_to_dict(config)))["analysis"] == analysis.name
     saved = config_dict(analysis, config)
@@ -138,6 +142,7 @@ NON_DEFAULT = {
     "landscape": LandscapeSettings((0.25, 2.0), 5),
     "lp-norm": LandscapeSettings((1.0, 1.0), 1),
     "lr-sweep": LrSweepSettings((2.0, 0.5, 10.0), "baseline"),
+    "convnet-lr": ConvnetLrSettings((1.0, 3.0), 0.99),
     "placement": None,
 }
 

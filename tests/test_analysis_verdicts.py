@@ -51,18 +51,35 @@ def test_instability_is_the_mean_percentile_move():
     assert instability(noisy_metrics(), "baseline_noisy") == pytest.approx(2.0)
 
 
-def test_ics_per_layer():
-    distance, cosine = verdicts("ics", ics_metrics())
-    assert distance.agrees == "partly"
-    assert "layer 2: x2.00, layer 3: x0.50" in distance.ours
-    assert cosine.agrees == "partly"
-    assert "layer 2: 0.900 vs 0.800, layer 3: 0.500 vs 0.900" in cosine.ours
+def test_ics_per_layer_at_each_point():
+    found = verdicts("ics", ics_metrics())
+    assert [v.name for v in found] == [
+        f"Santurkar 2.2: BN {claim}, {p}"
+        for p in ("early", "middle", "late")
+        for claim in ("does not reduce ICS (l2)", "does not align G and G'")
+    ]
+    assert [v.agrees for v in found] == ["partly"] * 6
+    distance, cosine = found[:2]
+    assert distance.ours == (
+        "steps 100-100, BN's mean ‖G - G'‖_2 relative to the standard network's: "
+        "layer 2: x2.00, layer 3: x0.50"
+    )
+    assert cosine.ours == (
+        "steps 100-100, cos(G, G') standard vs BN, mean ± std over seeds: "
+        "layer 2: 0.900 ± 0.000 vs 0.800 ± 0.000, layer 3: 0.500 ± 0.000 vs 0.900 ± 0.000"
+    )
 
 
-def test_landscape_bn_smoother_on_all_three_and_the_gap():
-    smooth, gap = verdicts("landscape", landscape_metrics())
-    assert smooth.agrees == "yes"
-    assert "loss range 1 vs 0.1" in smooth.ours
+def test_landscape_bn_smoother_at_each_point_and_the_gap():
+    *smooth, gap = verdicts("landscape", landscape_metrics())
+    assert [v.name for v in smooth] == [
+        f"Santurkar 3.1: with BN smooths the landscape, {p}" for p in ("early", "middle", "late")
+    ]
+    assert [v.agrees for v in smooth] == ["yes"] * 3
+    assert smooth[0].ours == (
+        "steps 100-100, mean ± std over seeds, without BN vs with BN: loss range 1 vs 0.1; "
+        "gradient change 100 vs 1; beta-smoothness 50 vs 5"
+    )
     # ratio per step: 100/1, 10/1, 10/2: the largest is 100x at step 100
     assert gap.agrees == "yes"
     assert "100.0x at step 100" in gap.ours
@@ -75,9 +92,25 @@ def test_lp_norm_as_well_as_bn_and_partly_smoother():
     assert "with BN 0.9700; l1 normalization 0.9650" in as_well.ours
     # wider loss range, smaller gradient change and beta: 2 of 3, for each of the three
     assert [v.name for v in smooth] == [
-        f"Santurkar 3.1: {n} normalization smooths the landscape" for n in ("l1", "l2", "l∞")
+        f"Santurkar 3.1: {n} normalization smooths the landscape, {p}"
+        for n in ("l1", "l2", "l∞")
+        for p in ("early", "middle", "late")
     ]
-    assert [v.agrees for v in smooth] == ["partly"] * 3
+    assert [v.agrees for v in smooth] == ["partly"] * 9
+
+
+def test_landscape_is_not_judged_where_the_baseline_is_on_its_plateau():
+    """The paper preset's case: the network without BN at chance early on; only the points
+    where it trains are judged, the others say why not."""
+    metrics = landscape_metrics()
+    metrics["runs"][0]["test_accuracy"] = [0.11, 0.5, 0.9]
+    *smooth, gap = verdicts("landscape", metrics)
+    assert [v.agrees for v in smooth] == [CANNOT_JUDGE, CANNOT_JUDGE, "yes"]
+    # the gap only where the baseline trains: 10 / 2 at step 300
+    assert gap.ours == "largest ratio standard / BN of the gradient change: 5.0x at step 300"
+    assert smooth[0].ours == (
+        "the network without BN has not left its plateau by step 100 (test accuracy 0.110 < 0.8)"
+    )
 
 
 def _sweep(acc: dict[str, list[float]], diverged: dict[str, int]) -> dict:

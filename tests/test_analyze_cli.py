@@ -27,6 +27,7 @@ COMMANDS = {
     "landscape": ["--step-count", "3"],
     "lp-norm": ["--step-count", "2"],
     "lr-sweep": ["--multipliers", "1,30"],
+    "convnet-lr": ["--multipliers", "1,30"],
     "placement": [],
 }
 NETWORKS = {
@@ -35,6 +36,7 @@ NETWORKS = {
     "landscape": ["baseline", "bn"],
     "lp-norm": ["baseline", "bn", "lp1", "lp2", "lpinf"],
     "lr-sweep": ["baseline-x1", "bn-x1", "baseline-x30", "bn-x30"],
+    "convnet-lr": ["baseline-x1", "bn-x1", "baseline-x30", "bn-x30"],
     "placement": ["baseline", "bn_before", "bn_after"],
 }
 FIGURES = {
@@ -43,6 +45,7 @@ FIGURES = {
     "landscape": ["accuracy", "landscape"],
     "lp-norm": ["accuracy", "landscape"],
     "lr-sweep": ["accuracy"],
+    "convnet-lr": ["accuracy"],
     "placement": ["accuracy_percentiles"],
 }
 

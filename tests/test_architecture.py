@@ -4,6 +4,8 @@ measures -> core, data; no private name is imported across modules; no file grow
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,19 @@ def test_no_source_file_is_longer_than_300_lines(path):
 
 def test_every_module_is_in_a_known_layer():
     assert {package(p) for p in modules()} <= set(ALLOWED)
+
+
+def test_importing_bnlab_and_planning_runs_leaves_jax_unstarted():
+    """bnlab.engine.devices splits the CPU into devices before JAX's backend starts; a jax array
+    made at import (or while an experiment lists its runs) would start it with one device."""
+    code = (
+        "import jax._src.xla_bridge as xb\n"
+        "import bnlab.cli\n"
+        "from bnlab.experiments import EXPERIMENTS, PRESETS, FIGURE1\n"
+        "for p in PRESETS.values(): FIGURE1.phases(p)\n"
+        "for a in EXPERIMENTS.values():\n"
+        "    if hasattr(a, 'default_config'): a.phases(a.default_config())\n"
+        "assert not xb.backends_are_initialized()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -145,6 +145,18 @@ REPRODUCE_CHOICES = {
     "--optimizer": ["", "adam"],
     "--variants": ["", "bn,bn", "baseline,,bn", "foo", "bn,", "none"],
     "--hidden": ["", "0", "-1", "100,x", "100,,100", "1.5", "100;100", HUGE, "65537"],
+    # a kernel or pool larger than its input, zero features or strides, no such layer
+    "--conv": [
+        "conv:6:30:1:valid",
+        "conv:6:5:1:valid,maxpool:2,conv:16:5:1:valid,maxpool:2,conv:8:5:1:valid",
+        "maxpool:29",
+        "conv:0:5",
+        "conv:6:5:0",
+        "maxpool:2:0",
+        "dense:10",
+        "conv:6:5:1:full",
+        "conv:6",
+    ],
 }
 
 
@@ -204,6 +216,7 @@ CLI_CASES += [
         case(["summary", "--hidden", v], "--hidden", id=f"summary --hidden={v!r}")
         for v in ["", "0", "-5", "x", "100,,100", HUGE]
     ),
+    case(["summary", "--conv", "conv:6:29:1:valid"], "--conv", id="summary --conv too large"),
     case(["summary", "--bn-placement", ""], "--bn-placement", id="summary --bn-placement=''"),
     case(["summary", "--bn-placement", "none"], "--bn-placement", id="summary --bn-placement=none"),
     case(["summary", "--preset", ""], "--preset", id="summary --preset=''"),
@@ -274,7 +287,7 @@ CLI_CASES += [
     case(["analyze", "nosuch"], "nosuch", id="unknown analysis"),
 ]
 
-ANALYSES = ["noisy-bn", "ics", "landscape", "lp-norm", "lr-sweep", "placement"]
+ANALYSES = ["noisy-bn", "ics", "landscape", "lp-norm", "lr-sweep", "convnet-lr", "placement"]
 ANALYSIS_RUN_BAD = {
     "--seeds": ["0", "x", "1e23"],
     "--steps": ["0", INT64_MAX],
@@ -363,6 +376,8 @@ TOML_CASES = [
     case(["hidden = [100, 'x']\n"], "hidden", id="toml hidden mixed"),
     case(["hidden = [[100]]\n"], "hidden", id="toml hidden nested"),
     case(["hidden = []\n"], "hidden", id="toml hidden empty"),
+    case(['conv = ["conv:6:40:1:valid"]\n'], "conv", id="toml conv kernel beyond the image"),
+    case(["conv = [6]\n"], "conv", id="toml conv a number"),
     case(["variants = 'bn'\n"], "variants", id="toml variants a string"),
     case(["variants = ['bn', 'bn']\n"], "variants", id="toml variants duplicated"),
     case(["bias_before_bn = 1\n"], "bias_before_bn", id="toml bool an int"),

@@ -105,7 +105,7 @@ def test_an_exploding_network_still_gets_its_figure_report_and_logs(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["reproduce", "--preset", ""], "--preset: expected one of seed, paper, got ''"),
+        (["reproduce", "--preset", ""], "--preset: expected one of seed, paper, convnet, got ''"),
         (["reproduce", "--resume"], "--resume: expected --out DIR"),
         (["reproduce", "--first-seed", "99999999999999"], "--first-seed: expected seeds up to"),
         (["reproduce", "--seeds", "3", "--first-seed", "2147483646"], "expected seeds up to"),

@@ -32,7 +32,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bnlab.errors import BnlabError
-from bnlab.experiments.config import PRESETS, ExperimentConfig
+from bnlab.experiments.config import ExperimentConfig
+from bnlab.experiments.presets import PRESETS
 from bnlab.experiments.registry import ANALYSES
 from bnlab.experiments.santurkar import AnalysisConfig
 from bnlab.experiments.sweep import SweepConfig, load_sweep
@@ -130,7 +131,8 @@ def assert_valid_field(name: str, value: Any, default: Any) -> None:
     elif isinstance(default, str):
         assert isinstance(value, str), shown
     elif isinstance(default, tuple):
-        assert isinstance(value, tuple) and value, shown
+        # every tuple field but conv (empty: an MLP) needs a value
+        assert isinstance(value, tuple) and (value or name == "conv"), shown
         item_ok = _fits_int32 if name == "hidden" else (lambda v: isinstance(v, str))
         assert all(item_ok(v) for v in value), shown
 

@@ -148,6 +148,7 @@ def test_model_summary_is_keras_like_with_total():
 ENGINE_CONFIG = {
     "preset": "paper",
     "variants": ["baseline", "bn"],
+    "conv": [],
     "hidden": [100, 100, 100],
     "activation": "sigmoid",
     "bn_placement": "before",
@@ -202,6 +203,20 @@ def test_setup_rows_from_the_engines_config(label, value):
     assert [label, value] in setup_rows(ENGINE_CONFIG)
 
 
+@pytest.mark.parametrize(
+    ("conv", "row"),
+    [
+        ([], "none"),
+        (
+            ["conv:6:5:1:valid", "maxpool:2:2"],
+            "conv:6:5:1:valid, maxpool:2:2 (NHWC, BN per channel)",
+        ),
+    ],
+)
+def test_convolutions_are_a_setup_row(conv, row):
+    assert ["convolutions", row] in setup_rows({**ENGINE_CONFIG, "conv": conv})
+
+
 def test_rmsprop_settings_are_spelled_out():
     config = {**ENGINE_CONFIG, "optimizer": "rmsprop", "lr": 0.001}
     assert ["optimiser", "RMSprop (rho 0.9, eps 1e-07, no momentum)"] in setup_rows(config)
@@ -210,7 +225,7 @@ def test_rmsprop_settings_are_spelled_out():
 def test_every_config_key_appears_once_in_the_setup():
     rows = setup_rows(ENGINE_CONFIG)
     labels = [label for label, _ in rows]
-    assert len(labels) == len(set(labels)) == 17
+    assert len(labels) == len(set(labels)) == 18
     assert "hist_examples" not in labels
 
 

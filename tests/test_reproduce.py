@@ -75,6 +75,27 @@ def test_reproduce_end_to_end_tiny(tmp_path):
 
 
 @pytest.mark.slow
+def test_reproduce_convnet_tiny(tmp_path):
+    """The convnet preset end to end: both networks, Figure 1 on a channel of the last
+    convolution, the Keras-style summary of each network in the report."""
+    out = tmp_path / "run"
+    proc = bnlab(
+        "reproduce", "--preset", "convnet", "--steps", "20", "--eval-every", "10", "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [r["variant"] for r in metrics["runs"]] == ["baseline", "bn"]
+    for run in metrics["runs"]:
+        assert run["steps"] == [10, 20]
+        assert run["percentile_input"] == "relu input, last convolution's channel"
+        assert 0 <= run["percentile_unit"] < 16
+    report = (out / "report.md").read_text()
+    assert "| conv2d_2 | (None, 8, 8, 16) | 2,400 |" in report
+    assert "Panels (b, c) follow one typical channel of the last convolution" in report
+    assert (out / "figure1.png").stat().st_size > 0
+
+
+@pytest.mark.slow
 def test_resume_after_kill_9_is_bit_identical(tmp_path):
     args = ("--steps", "4000", "--eval-every", "500", "--hidden", "32,32")
     whole = bnlab("reproduce", *args, "--out", str(tmp_path / "whole"))
@@ -113,7 +134,7 @@ def test_diverging_learning_rate_is_reported(tmp_path):
         (("--steps", "0"), "--steps: expected at least 1, got 0"),
         (("--seeds", "0"), "--seeds: expected at least 1, got 0"),
         (("--batch-size", "1"), "--batch-size: expected at least 2 (BN needs 2), got 1"),
-        (("--preset", "nope"), "--preset: expected one of seed, paper, got 'nope'"),
+        (("--preset", "nope"), "--preset: expected one of seed, paper, convnet, got 'nope'"),
         (("--hidden", "100,x"), "--hidden: expected comma-separated integers, got '100,x'"),
         (("--epochs", "2", "--steps", "5"), "--epochs and --steps: expected one of them"),
         (("--optimizer", "adam"), "--optimizer: expected one of rmsprop, sgd, got 'adam'"),
@@ -152,13 +173,14 @@ def test_resume_with_different_options_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("preset", "totals"),
+    ("preset", "totals", "bn_layers"),
     [
-        ("seed", ["99,710", "99,710", "0", "100,910", "100,310", "600"]),
-        ("paper", ["99,710", "99,710", "0", "100,610", "100,010", "600"]),
+        ("seed", ["99,710", "99,710", "0", "100,910", "100,310", "600"], 3),
+        ("paper", ["99,710", "99,710", "0", "100,610", "100,010", "600"], 3),
+        ("convnet", ["44,426", "44,426", "0", "45,104", "44,652", "452"], 4),
     ],
 )
-def test_summary_prints_both_models(preset, totals):
+def test_summary_prints_both_models(preset, totals, bn_layers):
     """Total, trainable and non-trainable parameters of each network, as Keras counts them."""
     proc = bnlab("summary", "--preset", preset)
     assert proc.returncode == 0, proc.stderr
@@ -167,7 +189,7 @@ def test_summary_prints_both_models(preset, totals):
         for line in proc.stdout.splitlines()
         if " params: " in line
     ] == totals
-    assert proc.stdout.count("batch_norm_") == 3
+    assert proc.stdout.count("batch_norm_") == bn_layers
 
 
 @pytest.mark.slow

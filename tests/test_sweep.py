@@ -22,6 +22,7 @@ from bnlab.engine.optim import OptimizerSpec, make_optimizer, set_hyperparams
 from bnlab.errors import ConfigError
 from bnlab.experiments import SWEEP, prepare_experiment, run_experiment
 from bnlab.experiments.rundir import outputs, saved_config
+from bnlab.experiments.sweep import layout as L
 from bnlab.experiments.sweep import load_sweep, parse_sweep, plan, program_groups
 
 ISSUE_EXAMPLE = """\
@@ -62,10 +63,17 @@ def test_issue_example_parses(tmp_path):
         ("lr = 0.1\n[grid]\nlr = [0.2]\n", "grid.lr", "also set at the top level"),
         ("seeds = [0, 0]\n", "seeds", "expected distinct seeds"),
         ("seeds = 0\n", "seeds", "expected a count of at least 1"),
-        ('preset = "nope"\n', "preset", "expected one of seed, paper, got 'nope'"),
+        ('preset = "nope"\n', "preset", "expected one of seed, paper, convnet, got 'nope'"),
         ("[grid]\nhidden = [[100], 3]\n", "grid.hidden[1]", "expected a list of integers, got 3"),
         ("[grid]\nlr = [0.1, -1.0]\n", "grid cell lr=-1: --lr", "expected a finite number > 0"),
         ("steps = = 3\n", "not valid TOML", ""),
+        (
+            'layout = "vmap"\n',
+            "layout",
+            """expected one of "auto", "vmapped", "sequential", got 'vmap'""",
+        ),
+        ("layout = 1\n", "layout", "got 1"),
+        ('[grid]\nlayout = ["vmapped"]\n', "grid.layout", "not a grid axis"),
     ],
 )
 def test_bad_sweep_file_is_one_line_naming_file_and_field(tmp_path, text, where, says):
@@ -74,6 +82,34 @@ def test_bad_sweep_file_is_one_line_naming_file_and_field(tmp_path, text, where,
         load_sweep(path)
     message = str(info.value)
     assert message.startswith(f"{path}: {where}") and says in message and "\n" not in message
+
+
+def test_layout_defaults_to_auto_and_reads_back_from_config_json():
+    assert parse_sweep({"steps": 5}, "s.toml").layout == "auto"
+    sweep = parse_sweep({"steps": 5, "layout": "sequential"}, "s.toml")
+    assert sweep.to_dict()["layout"] == "sequential"
+    assert type(sweep).from_dict(sweep.to_dict()) == sweep
+    old = {k: v for k, v in sweep.to_dict().items() if k != "layout"}
+    assert type(sweep).from_dict(old).layout == "vmapped"  # what a sweep did before the field
+
+
+def test_auto_layout_takes_the_faster_at_the_nearest_measured_point(monkeypatch):
+    """The shipped cpu table covers 1 and 2 devices; another platform has none: vmapped."""
+    assert {p.devices for p in L.MEASURED["cpu"]} == {1, 2}
+    assert L.choose_layout("auto", "gpu", 1, 16, 100, 60) == L.Choice("vmapped", "unmeasured")
+    assert L.choose_layout("sequential", "gpu", 1, 16, 100, 60).reason == "set"
+    small = L.Measured(2, 2, 100, 60, vmapped=1.0, sequential=2.0)
+    wide = L.Measured(2, 4, 1600, 60, vmapped=2.0, sequential=1.0)
+    monkeypatch.setitem(L.MEASURED, "cpu", (small, wide))
+    assert L.choose_layout("auto", "cpu", 2, 3, 100, 60) == L.Choice(
+        "sequential", "measured", small
+    )
+    assert L.choose_layout("auto", "cpu", 8, 4, 1000, 60) == L.Choice("vmapped", "measured", wide)
+    said = L.describe(L.choose_layout("auto", "cpu", 1, 2, 100, 60).to_dict())
+    assert said == (
+        "sequential (layout auto: measured nearest, 2 runs of width 100, batch 60 on 2 "
+        "device(s): 1 vmapped vs 2 sequential runs x steps/s)"
+    )
 
 
 def test_missing_sweep_file(tmp_path):
@@ -158,6 +194,53 @@ def test_overwrite_replaces_the_directory_an_earlier_sweep_wrote(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == written
     assert json.loads((out / "metrics.json").read_text()) == first.metrics
     assert json.loads((out / "config.json").read_text()) == saved
+
+
+RESUMED_SWEEP = """\
+preset = "seed"
+steps = 20
+eval_every = 10
+hist_examples = 2
+variants = ["baseline"]
+seeds = [0, 1]
+"""
+
+
+def test_resumed_sweep_keeps_its_layout_and_records_it(tmp_path, monkeypatch):
+    """Stopped after its first segment, the sweep resumes in the layout it chose ("auto": from
+    the shipped table, so the same on every machine of the kind); a layout that would differ
+    (here: a table changed in between) is refused by the checkpoint. timing.json and report.md
+    say which layout trained and the measurement behind it."""
+    import threading
+
+    from bnlab.engine.checkpoint import CheckpointError
+    from bnlab.experiments.run import RunStopped
+
+    sweep = load_sweep(_write(tmp_path, RESUMED_SWEEP))
+    mesh, out = run_mesh(jax.devices()[:1]), tmp_path / "out"
+    expected = L.choose_layout("auto", "cpu", 1, 2, 100, 60)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(RunStopped):
+        run_experiment(SWEEP, sweep, out, mesh=mesh, stop=stop)
+    other = "vmapped" if expected.layout == "sequential" else "sequential"
+    flipped = L.Measured(1, 2, 100, 60, vmapped=float(other == "vmapped"), sequential=0.5)
+    with monkeypatch.context() as m:
+        m.setitem(L.MEASURED, "cpu", (flipped,))
+        with pytest.raises(CheckpointError, match="training layout"):
+            run_experiment(SWEEP, sweep, out, resume=True, mesh=mesh)
+    run = run_experiment(SWEEP, sweep, out, resume=True, mesh=mesh)
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["layout"] == {
+        "setting": "auto",
+        "platform": "cpu",
+        "programs": [expected.to_dict()],
+    }
+    report = (out / "report.md").read_text()
+    kind = "vmapped programs" if expected.layout == "vmapped" else "sequential programs"
+    assert f"trained as 1 group(s) of {kind}" in report
+    assert f"Layout: {L.describe(expected.to_dict())}." in report
+    assert all(r["steps"] == [10, 20] for r in run.metrics["runs"])
 
 
 def test_resume_over_several_processes_is_refused(tmp_path, monkeypatch):
@@ -331,3 +414,38 @@ def test_cli_bad_sweep_file_exits_2_with_one_line(tmp_path):
         == f"bnlab: error: {config}: grid.lr: expected at least one value, got an empty list\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+CONV_SWEEP = """\
+preset = "convnet"
+conv = ["conv:2:3:2", "maxpool:2"]
+hidden = [8]
+steps = 6
+eval_every = 3
+hist_examples = 2
+seeds = [0]
+layout = "{layout}"
+[grid]
+lr = [0.001, 0.01]
+"""
+
+
+def test_a_sweep_trains_convnets_in_either_layout(tmp_path):
+    """Regression: a convolution's gradient under shard_map (the sweep's mesh), where the shared
+    images do not vary over the devices while the runs do. Both layouts train the same runs to
+    the same numbers within the layouts' tolerance."""
+    finals = {}
+    for layout in ("vmapped", "sequential"):
+        (tmp_path / layout).mkdir()
+        sweep = load_sweep(_write(tmp_path / layout, CONV_SWEEP.format(layout=layout)))
+        out = tmp_path / layout / "out"
+        run = run_experiment(SWEEP, sweep, out, mesh=run_mesh(jax.devices()[:1]))
+        finals[layout] = [(r["variant"], r["lr"], r["test_loss"]) for r in run.metrics["runs"]]
+    assert [(v, lr) for v, lr, _ in finals["sequential"]] == [
+        ("baseline", 0.001),
+        ("bn", 0.001),
+        ("baseline", 0.01),
+        ("bn", 0.01),
+    ]
+    for (_, _, a), (_, _, b) in zip(finals["vmapped"], finals["sequential"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=5e-6)

@@ -26,11 +26,13 @@ from bnlab.experiments import ANALYSES, ExperimentRun
 from bnlab.experiments.run import prepare_experiment, run_experiment
 from bnlab.experiments.rundir import saved_config
 from bnlab.experiments.santurkar import Analysis, AnalysisConfig
+from bnlab.outputs.report import show_value
 from bnlab.outputs.verdicts import AGREEMENT
 
 analyze_app = typer.Typer(
     help="Santurkar et al. (2018)'s analyses of BN, and Ioffe & Szegedy's learning-rate and "
-    "placement claims, on the paper preset's MLP. Each writes a run directory with a report.",
+    "placement claims, on the paper preset's MLP (convnet-lr: on LeNet-5). Each writes a run "
+    "directory with a report.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -46,7 +48,11 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "steps": (int | None, "Training length in steps."),
     "epochs": (int | None, "Training length in epochs (1,000 steps of 60)."),
     "eval_every": (int | None, "Steps between measurements."),
-    "lr": (float | None, "SGD learning rate (x1)."),
+    "lr": (float | None, "Learning rate (x1)."),
+    "init": (
+        str | None,
+        "Weights: glorot_uniform (Keras's default) or gaussian N(0, 0.01^2) (the paper preset's).",
+    ),
     "first_seed": (int | None, "The first seed (then +1, +2...)."),
 }
 
@@ -158,7 +164,9 @@ def _command(analysis: Analysis) -> Callable[..., None]:
         ),
     ]
     base = analysis.default_config().base
-    defaults = {n: f" [default: {getattr(base, n):g}]" for n in RUN_OPTIONS if hasattr(base, n)}
+    defaults = {
+        n: f" [default: {show_value(getattr(base, n))}]" for n in RUN_OPTIONS if hasattr(base, n)
+    }
     params += [
         inspect.Parameter(
             name, keyword, default=None, annotation=_option(kind, text + defaults.get(name, ""))

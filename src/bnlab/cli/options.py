@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.config import PRESETS, ExperimentConfig
+from bnlab.experiments.config import ExperimentConfig
 from bnlab.experiments.fields import FIELD_HELP
+from bnlab.experiments.presets import PRESETS
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 TYPES = {f.name: f.type for f in fields(ExperimentConfig)}

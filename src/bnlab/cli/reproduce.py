@@ -28,9 +28,10 @@ from bnlab.cli.signals import stop_on_signals
 from bnlab.engine.devices import enable_compile_cache
 from bnlab.errors import ConfigError
 from bnlab.experiments import FIGURE1, ExperimentRun, model_summaries
-from bnlab.experiments.config import INT32_MAX, ExperimentConfig, preset
+from bnlab.experiments.config import INT32_MAX, ExperimentConfig
 from bnlab.experiments.fields import FIELD_HELP
 from bnlab.experiments.network import VARIANTS
+from bnlab.experiments.presets import preset
 from bnlab.experiments.run import prepare_experiment, run_experiment
 from bnlab.experiments.rundir import saved_config
 from bnlab.outputs.report_tables import param_totals
@@ -38,7 +39,7 @@ from bnlab.outputs.series import show_mean_std
 
 PRESET_HELP = "seed (the notebook's setup) or paper (Section 4.1). [default: seed]"
 # the config fields `bnlab summary` takes (the networks' shapes)
-SHAPE_FIELDS = ["hidden", "bn_placement", "bias_before_bn"]
+SHAPE_FIELDS = ["conv", "hidden", "activation", "bn_placement", "bias_before_bn"]
 RUN_FIELDS = list(FIELD_HELP)
 
 

@@ -1,4 +1,5 @@
-"""`bnlab sweep CONFIG.toml`: a grid of runs as vmapped programs sharded over every device."""
+"""`bnlab sweep CONFIG.toml`: a grid of runs as programs sharded over every device, each device
+training its runs vmapped or one after another (the file's ``layout``; default: as measured)."""
 
 from __future__ import annotations
 
@@ -183,7 +184,8 @@ def print_summary(result, console: Console) -> None:
     t = result.timing
     speed = t.get("runs_x_steps_per_s")
     console.print(
-        f"{t['runs']} runs in {t['programs']} program group(s) on {t['devices']} device(s): "
+        f"{t['runs']} runs in {t['programs']} program group(s) on {t['devices']} device(s)"
+        f" ({'/'.join(sorted({c['layout'] for c in t['layout']['programs']}))}): "
         f"training {t['train_s']:.1f} s"
         + (f" ({speed:,.0f} run-steps/s)" if speed else "")
         + f", compiling {t['compile_s']:.1f} s, {t['total_s']:.1f} s in all"

@@ -1,4 +1,5 @@
-"""The training engine: an MLP with optional BN, trained by one compiled program per group of runs.
+"""The training engine: an MLP or a convolutional network with optional BN, trained by one
+compiled program per group of runs.
 
 >>> from bnlab.engine import ModelSpec, RunGroup, TrainSpec, train_groups
 """
@@ -18,17 +19,15 @@ from bnlab.engine.histograms import BINS, Histogram, histogram
 from bnlab.engine.model import (
     Forward,
     ModelSpec,
-    SummaryRow,
-    count_params,
     cross_entropy,
     forward,
     init_bn_state,
     init_params,
-    summary_rows,
 )
 from bnlab.engine.optim import OptimizerSpec, make_optimizer
 from bnlab.engine.results import Record, RunResult
 from bnlab.engine.runner import RunGroup, Stopped, Timing, eval_steps, schedule, train_groups
+from bnlab.engine.summary import SummaryRow, count_params, summary_rows
 from bnlab.engine.train import RunKeys, RunState, TrainSpec, batch_loss, make_segment, run_keys
 
 __all__ = [

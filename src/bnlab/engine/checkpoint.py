@@ -98,7 +98,10 @@ def load_state(
     path = checkpoint_dir / STATE_FILE
     arrays = load_arrays(path)
     if str(arrays.get("fingerprint")) != stamp:
-        raise CheckpointError(f"{path}: saved by a different configuration; cannot resume")
+        raise CheckpointError(
+            f"{path}: saved by a different configuration (groups, training or training layout); "
+            "cannot resume"
+        )
     step = _step(path, arrays, steps)
     _check_devices(path, arrays, devices)
     runs = [restore_tree(path, arrays, f"g{i}", t) for i, t in enumerate(templates)]
@@ -145,3 +148,15 @@ def save_record(checkpoint_dir: Path, step: int, record: Any) -> None:
 def load_record(checkpoint_dir: Path, step: int, template: Any) -> Any:
     path = checkpoint_dir / EVALS_DIR / f"{step:08d}.npz"
     return restore_tree(path, load_arrays(path), "r", template)
+
+
+def check_finite(path: Path, run: Any) -> None:
+    """A run that has not diverged has finite parameters; NaN or inf in one is a damaged file."""
+    alive = np.asarray(run.diverged_at) < 0
+    for leaf in jax.tree.leaves(run.params):
+        finite = np.isfinite(np.asarray(leaf)).reshape(len(alive), -1).all(axis=1)
+        if np.any(alive & ~finite):
+            raise CheckpointError(
+                f"{path}: NaN or inf parameters in a run that has not diverged; the file is "
+                "damaged, start the run again with --overwrite"
+            )

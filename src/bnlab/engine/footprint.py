@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnlab.engine.conv import output_shapes
 from bnlab.engine.histograms import BINS
-from bnlab.engine.model import ModelSpec, count_params
+from bnlab.engine.model import ModelSpec
+from bnlab.engine.summary import count_params
 from bnlab.engine.train import TrainSpec
 
 FLOAT = 4  # bytes: float32 / int32
@@ -45,19 +47,21 @@ def evaluations(train: TrainSpec) -> int:
 def run_footprint(model: ModelSpec, train: TrainSpec, runs: int, num_test: int) -> Footprint:
     """``runs`` runs of ``model`` trained together as one group. An experiment's own measures
     record a few numbers per evaluation (their settings are capped) and are not counted."""
-    params = count_params(model) + 2 * sum(model.hidden)  # + BN's running mean and variance
+    params = count_params(model) + 2 * sum(model.widths)  # + BN's running mean and variance
     # what a checkpoint holds: the parameters and the optimiser's slot
     checkpoint = FLOAT * params * 2
     # in memory also the gradients and the update
     state = 2 * checkpoint
-    widths = sum(model.hidden) + model.in_features + model.num_classes
+    # values per example: the input, every convolution's and pooling's output, the Dense layers'
+    widths = model.in_features + sum(model.hidden) + model.num_classes
+    widths += sum(h * w * c for h, w, c in output_shapes(model.image_shape, model.conv))
     # forward values and their gradients, a few buffers per layer
     batch_activations = FLOAT * train.batch_size * widths * 4
     test_activations = FLOAT * num_test * widths * 2
     # per hidden layer: its inputs (BN's and the activation's), kernel and bias, and with BN
     # gamma, beta and the running statistics; the output layer's kernel, bias and logits
     per_layer = 8 if model.has_bn else 3
-    histograms_per_eval = len(model.hidden) * per_layer + 3
+    histograms_per_eval = len(model.widths) * per_layer + 3
     record = FLOAT * (histograms_per_eval * (BINS + 2) + 8)
     kept = evaluations(train) * record
     memory = runs * (state + batch_activations + test_activations + 2 * kept)

@@ -1,9 +1,11 @@
-"""A multilayer perceptron with optional Batch Normalization, as pure functions over a spec.
+"""A network with optional Batch Normalization, as pure functions over a spec: convolutions and
+pooling (NHWC, :mod:`bnlab.engine.conv`), then dense hidden layers, then the logits.
 
-``forward`` returns the logits, the new BN state and the *taps*: every hidden layer's BN input and
-activation input. Measurements (percentiles, histograms, and the analyses built on this engine)
-read the taps instead of re-implementing the network. What the normalization layer computes (BN or
-l_p normalization) and the noise after it (noisy BN) are fields of the spec.
+``forward`` returns the logits, the new BN state and the *taps*: every hidden layer's (a
+convolution's or a Dense layer's) BN input and activation input. Measurements (percentiles,
+histograms, and the analyses built on this engine) read the taps instead of re-implementing the
+network. What the normalization layer computes (BN or l_p normalization) and the noise after it
+(noisy BN) are fields of the spec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
@@ -21,14 +23,11 @@ from bnlab.core import (
     DEFAULT_BACKWARD,
     Backward,
     BatchNormState,
-    batch_norm_eval,
-    batch_norm_train,
-    batch_stats,
     init_state,
-    normalize,
 )
-from bnlab.core.lp_norm import lp_norm_eval, lp_norm_train, lp_normalize, lp_stats
 from bnlab.core.noise import NoiseConfig, add_noise
+from bnlab.engine.conv import Conv, Layer, Pool, conv2d, output_shapes, pool2d
+from bnlab.engine.normalization import normalization
 from bnlab.errors import ConfigError, check_choice
 
 BnPlacement = Literal["none", "before", "after"]
@@ -36,7 +35,6 @@ BN_PLACEMENTS: tuple[str, ...] = get_args(BnPlacement)
 # what the normalization layer computes: BN (Algorithm 1), or Santurkar et al.'s (Sec. 3.3)
 # normalization by the average l_p norm, p = 1, 2, inf
 NormKind = Literal["bn", "lp1", "lp2", "lpinf"]
-LP_ORDER = {"lp1": 1.0, "lp2": 2.0, "lpinf": math.inf}
 InitScheme = Literal["glorot_uniform", "gaussian"]
 INIT_SCHEMES: tuple[str, ...] = get_args(InitScheme)
 # "running": the moving averages (or population statistics put in their place); "batch": the
@@ -53,7 +51,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """An MLP: Dense -> [BN] -> activation -> [BN] per hidden layer, then a Dense to the logits.
+    """``conv`` (convolutions and pooling) on the input seen as an ``image_shape`` image, then the
+    ``hidden`` Dense layers, then a Dense to the logits; every convolution and hidden Dense layer
+    is followed by [BN] -> activation -> [BN] (BN per channel after a convolution).
 
     ``bn``: "none", "before" the activation (the paper's z = g(BN(Wu))) or "after" it.
     ``bias_before_bn``: keep the Dense bias in front of BN (the notebook) or drop it (the paper:
@@ -70,6 +70,9 @@ class ModelSpec:
 
     in_features: int = 784
     hidden: tuple[int, ...] = (100, 100, 100)
+    conv: tuple[Layer, ...] = ()
+    # (height, width, channels) of the input, read in row-major order; used with ``conv`` only
+    image_shape: tuple[int, int, int] = (28, 28, 1)
     num_classes: int = 10
     activation: str = "sigmoid"
     bn: BnPlacement = "none"
@@ -88,8 +91,16 @@ class ModelSpec:
         check_choice("ModelSpec.bn", self.bn, BN_PLACEMENTS)
         check_choice("ModelSpec.norm", self.norm, tuple(get_args(NormKind)))
         check_choice("ModelSpec.init", self.init, INIT_SCHEMES)
-        if not self.hidden or any(not isinstance(n, int) or n < 1 for n in self.hidden):
+        if any(not isinstance(n, int) or n < 1 for n in self.hidden) or not self.widths:
             raise ConfigError(f"ModelSpec.hidden: expected sizes >= 1, got {self.hidden!r}")
+        if self.conv:
+            h, w, c = self.image_shape
+            if h * w * c != self.in_features:
+                raise ConfigError(
+                    f"ModelSpec.image_shape: expected {self.in_features} values in all, got "
+                    f"{self.image_shape!r}"
+                )
+            output_shapes(self.image_shape, self.conv, "ModelSpec.conv")
         if not 0 < self.eps < math.inf:
             raise ConfigError(f"ModelSpec.eps: expected a finite number > 0, got {self.eps!r}")
         if self.momentum is not None and not 0 <= self.momentum <= 1:
@@ -99,9 +110,34 @@ class ModelSpec:
     def has_bn(self) -> bool:
         return self.bn != "none"
 
+    @property
+    def convs(self) -> tuple[Conv, ...]:
+        return tuple(layer for layer in self.conv if isinstance(layer, Conv))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Every hidden layer's units (a convolution's: its channels), in order: one tap, and
+        with BN one BN layer, each."""
+        return tuple(c.features for c in self.convs) + self.hidden
+
+    @property
+    def flat_features(self) -> int:
+        """What the first Dense layer receives: the last convolution's or pooling's output,
+        flattened, or the input."""
+        if not self.conv:
+            return self.in_features
+        h, w, c = output_shapes(self.image_shape, self.conv)[-1]
+        return h * w * c
+
+    @property
+    def figure1_layer(self) -> int:
+        """The hidden layer (an index into ``Forward.taps``) that Figure 1 follows: the last
+        convolution when there is one (a channel of it), else the last hidden Dense layer."""
+        return len(self.convs) - 1 if self.convs else len(self.widths) - 1
+
     def layer_has_bias(self, layer: int) -> bool:
         """The output layer always has a bias; a hidden one loses it only right in front of BN."""
-        return layer == len(self.hidden) or self.bn != "before" or self.bias_before_bn
+        return layer == len(self.widths) or self.bn != "before" or self.bias_before_bn
 
 
 Params = tuple[dict[str, jax.Array], ...]
@@ -115,22 +151,37 @@ class Forward(NamedTuple):
     taps: tuple[dict[str, jax.Array], ...]
 
 
+def kernel_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
+    """Every layer's kernel: (kh, kw, in channels, out channels) for a convolution (Keras's HWIO),
+    (fan_in, fan_out) for a Dense layer."""
+    shapes: list[tuple[int, ...]] = []
+    channels = spec.image_shape[2]
+    for c in spec.convs:
+        shapes.append((c.kernel, c.kernel, channels, c.features))
+        channels = c.features
+    sizes = (spec.flat_features, *spec.hidden, spec.num_classes)
+    return shapes + list(itertools.pairwise(sizes))
+
+
 def init_params(spec: ModelSpec, key: jax.Array) -> tuple[Params, State]:
     """Weights and biases (and gamma = 1, beta = 0 per BN layer) and fresh running statistics."""
-    sizes = (spec.in_features, *spec.hidden, spec.num_classes)
-    keys = jax.random.split(key, len(sizes) - 1)
+    shapes = kernel_shapes(spec)
+    keys = jax.random.split(key, len(shapes))
     params = []
-    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+    for layer, shape in enumerate(shapes):
+        fan_out = shape[-1]
         if spec.init == "glorot_uniform":
-            # Keras GlorotUniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
-            w = jax.random.uniform(keys[layer], (fan_in, fan_out), jnp.float32, -limit, limit)
+            # Keras GlorotUniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)), a
+            # convolution's fans counting its receptive field: kh * kw * channels
+            receptive = math.prod(shape[:-2])
+            limit = math.sqrt(6.0 / (receptive * (shape[-2] + fan_out)))
+            w = jax.random.uniform(keys[layer], shape, jnp.float32, -limit, limit)
         else:
-            w = spec.init_std * jax.random.normal(keys[layer], (fan_in, fan_out), jnp.float32)
+            w = spec.init_std * jax.random.normal(keys[layer], shape, jnp.float32)
         p = {"w": w}
         if spec.layer_has_bias(layer):
             p["b"] = jnp.zeros((fan_out,), jnp.float32)
-        if spec.has_bn and layer < len(spec.hidden):
+        if spec.has_bn and layer < len(spec.widths):
             p["gamma"] = jnp.ones((fan_out,), jnp.float32)
             p["beta"] = jnp.zeros((fan_out,), jnp.float32)
         params.append(p)
@@ -139,47 +190,7 @@ def init_params(spec: ModelSpec, key: jax.Array) -> tuple[Params, State]:
 
 def init_bn_state(spec: ModelSpec) -> State:
     """Fresh running statistics for every BN layer (an empty tuple without BN)."""
-    return tuple(init_state(n) for n in spec.hidden) if spec.has_bn else ()
-
-
-def _bn(
-    spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
-) -> tuple[jax.Array, Any]:
-    """Algorithm 1 in training, the stored statistics or the batch's own at evaluation (the same
-    three for l_p normalization)."""
-    if spec.norm != "bn":
-        return _lp(spec, h, p, s, mode)
-    if mode == "train":
-        return batch_norm_train(
-            h,
-            p["gamma"],
-            p["beta"],
-            s,
-            momentum=spec.momentum,
-            eps=spec.eps,
-            backward=spec.backward,
-        )
-    if mode == "running":
-        return batch_norm_eval(h, p["gamma"], p["beta"], s, eps=spec.eps), s
-    # "batch": the batch's own statistics, returned in place of the state. Built from the core's
-    # parts because the notebook's evaluation with batch 1 is wanted here (every output is then
-    # beta), which batch_norm_eval refuses as PyTorch does.
-    moments = batch_stats(h)
-    return normalize(h, moments.mean, moments.var, p["gamma"], p["beta"], spec.eps), moments
-
-
-def _lp(
-    spec: ModelSpec, h: jax.Array, p: dict, s: BatchNormState, mode: NormMode
-) -> tuple[jax.Array, Any]:
-    order = LP_ORDER[spec.norm]
-    if mode == "train":
-        return lp_norm_train(
-            h, p["gamma"], p["beta"], s, p=order, momentum=spec.momentum, eps=spec.eps
-        )
-    if mode == "running":
-        return lp_norm_eval(h, p["gamma"], p["beta"], s, p=order, eps=spec.eps), s
-    mean, moment = lp_stats(h, order)
-    return lp_normalize(h, mean, moment, p["gamma"], p["beta"], order, spec.eps), (mean, moment)
+    return tuple(init_state(n) for n in spec.widths) if spec.has_bn else ()
 
 
 def forward(
@@ -194,22 +205,18 @@ def forward(
     """Logits for a batch ``x`` of shape (m, in_features), the new BN state and the taps."""
     act = ACTIVATIONS[spec.activation]
     new_state, taps = [], []
-    h = x
-    for layer, p in enumerate(params):
-        h = h @ p["w"]
-        if "b" in p:
-            h = h + p["b"]
-        if layer == len(params) - 1:
-            break
+
+    def hidden(h: jax.Array, layer: int) -> jax.Array:
+        """[BN] -> activation -> [BN] after hidden layer ``layer``'s Wu + b."""
         tap = {}
 
-        def norm(h, layer=layer, p=p, tap=tap):
+        def norm(h):
             tap["bn_input"] = h
-            y, s = _bn(spec, h, p, state[layer], mode)
+            y, s = normalization(spec, h, params[layer], state[layer], mode)
             new_state.append(s)
             return y
 
-        def noisy(h, layer=layer):
+        def noisy(h):
             if spec.noise is None or mode != "train" or key is None:
                 return h
             return add_noise(jax.random.fold_in(key, layer), h, spec.noise)
@@ -223,6 +230,26 @@ def forward(
         if spec.bn == "after":
             h = noisy(norm(h))
         taps.append(tap)
+        return h
+
+    def bias(h: jax.Array, p: dict) -> jax.Array:
+        return h + p["b"] if "b" in p else h
+
+    h, first_dense = x, 0
+    if spec.conv:
+        h = x.reshape(x.shape[0], *spec.image_shape)
+        for item in spec.conv:
+            if isinstance(item, Pool):
+                h = pool2d(h, item)
+                continue
+            p = params[first_dense]
+            h = hidden(bias(conv2d(h, p["w"], item), p), first_dense)
+            first_dense += 1
+        h = h.reshape(h.shape[0], -1)
+    for layer in range(first_dense, len(params)):
+        h = bias(h @ params[layer]["w"], params[layer])
+        if layer < len(params) - 1:
+            h = hidden(h, layer)
     return Forward(h, tuple(new_state), tuple(taps))
 
 
@@ -230,40 +257,3 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean softmax cross-entropy from logits (Keras's SparseCategoricalCrossentropy(True))."""
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
-
-
-class SummaryRow(NamedTuple):
-    """One layer as ``keras.Model.summary()`` lists it: its weights (``params``) counted as Keras
-    counts them, BN's moving mean and variance included; ``trainable``: those a step updates."""
-
-    name: str
-    shape: str
-    params: int
-    trainable: int
-
-
-def summary_rows(spec: ModelSpec) -> list[SummaryRow]:
-    """The Keras summary of ``spec``'s network, layer by layer (Dense, BN, activation)."""
-    rows: list[SummaryRow] = []
-    sizes = (spec.in_features, *spec.hidden, spec.num_classes)
-    for layer in range(len(sizes) - 1):
-        fan_in, fan_out = sizes[layer], sizes[layer + 1]
-        shape = f"(None, {fan_out})"
-        dense = fan_in * fan_out + (fan_out if spec.layer_has_bias(layer) else 0)
-        rows.append(SummaryRow(f"dense_{layer + 1}", shape, dense, dense))
-        if layer == len(spec.hidden):
-            break
-        # gamma and beta, trained; the moving mean and variance, Keras's non-trainable weights
-        bn_row = SummaryRow(f"batch_norm_{layer + 1}", shape, 4 * fan_out, 2 * fan_out)
-        if spec.bn == "before":
-            rows.append(bn_row)
-        rows.append(SummaryRow(f"{spec.activation}_{layer + 1}", shape, 0, 0))
-        if spec.bn == "after":
-            rows.append(bn_row)
-    return rows
-
-
-def count_params(spec: ModelSpec) -> int:
-    """The trainable parameters (what ``init_params`` returns; BN's running statistics are
-    state, kept apart)."""
-    return sum(row.trainable for row in summary_rows(spec))

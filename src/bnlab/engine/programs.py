@@ -1,12 +1,17 @@
 """A group's compiled programs (initialise, train a segment, measure, final evaluation), where its
-runs live, and their current state. The runner (:mod:`bnlab.engine.runner`) drives them."""
+runs live, and their current state. The runner (:mod:`bnlab.engine.runner`) drives them.
+
+A group trains its runs in one of two layouts (:data:`Layout`), inside the same compiled segment
+program: "vmapped" (:func:`over_runs`, the runs batched into each operation) or "sequential"
+(:func:`one_by_one`, each device trains its runs one after another, each unbatched).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 import numpy as np
@@ -20,6 +25,19 @@ from bnlab.engine.model import init_params
 from bnlab.engine.optim import set_hyperparams
 from bnlab.engine.results import Record
 from bnlab.engine.train import RunState, TrainSpec, init_run, make_segment, reset_interval, run_keys
+from bnlab.errors import ConfigError
+
+# how a device trains the runs it holds: batched into each operation, or one after another
+Layout = Literal["vmapped", "sequential"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
+
+
+def check_layout(value: Any, name: str = "layout") -> Layout:
+    """``value`` if it is a :data:`Layout`; else a ConfigError naming ``name``."""
+    if not isinstance(value, str) or value not in LAYOUTS:
+        expected = " or ".join(repr(v) for v in LAYOUTS)
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def over_runs(f: Callable) -> Callable:
@@ -37,16 +55,21 @@ def over_runs(f: Callable) -> Callable:
     return mapped
 
 
-def one_by_one(f: Callable, mesh: Mesh) -> Callable:
-    """``f`` over the leading (run) axis, sharded over ``mesh``: each device takes its runs one
-    after the other (``lax.map``). Used for the evaluations, which all runs do on the same test
-    images: vmapped, XLA fuses them into one matmul whose width (and so its rounding) depends on
-    how many runs a device holds; one at a time, a run's numbers do not depend on the device
-    count. (Training batches differ per run, so its vmapped matmuls stay per run.)"""
+def one_by_one(f: Callable, mesh: Mesh | None = None) -> Callable:
+    """``f`` over the leading (run) axis of every argument but the last (the shared data), sharded
+    over ``mesh`` (None: on one device): each device takes its runs one after the other
+    (``lax.map``), each unbatched. The "sequential" training layout, and the evaluations' on a
+    mesh in either layout: all runs evaluate the same test images, and vmapped, XLA fuses them
+    into one matmul whose width (and so its rounding) depends on how many runs a device holds;
+    one at a time, a run's numbers do not depend on the device count. (Training batches differ
+    per run, so vmapped training matmuls stay per run.)"""
 
     def local(*args):
         *args, data = args
         return lax.map(lambda a: f(*a, data), tuple(args))
+
+    if mesh is None:
+        return local
 
     def sharded(*args):
         specs = (*(PartitionSpec(RUNS) for _ in args[:-1]), PartitionSpec())
@@ -55,13 +78,21 @@ def one_by_one(f: Callable, mesh: Mesh) -> Callable:
     return sharded
 
 
+def runs_in(layout: Layout, mesh: Mesh | None) -> Callable[[Callable], Callable]:
+    """How a training program takes its runs: :func:`over_runs` ("vmapped"; on a mesh, its run
+    axis sharded by the program's shardings) or :func:`one_by_one` ("sequential")."""
+    return over_runs if check_layout(layout) == "vmapped" else partial(one_by_one, mesh=mesh)
+
+
 class CompiledGroup:
     """A group's compiled programs, where its runs live and their current state. The run axis is
     padded (repeating the last run) to a multiple of the devices it is split over; the padded
-    runs are trained and never reported."""
+    runs are trained and never reported. ``group.layout`` says how the segment program trains
+    the runs (:data:`Layout`)."""
 
     def __init__(self, group: Any, train: TrainSpec, data: DeviceData, place: Placement):
         self.group, self.data, self.place = group, data, place
+        self.layout = check_layout(group.layout, "RunGroup.layout")
         spec = group.model
         if group.optimizer is not None:
             train = dataclasses.replace(train, optimizer=group.optimizer)
@@ -88,16 +119,18 @@ class CompiledGroup:
             return run, Record(evaluation, train_loss, run.diverged_at)
 
         if isinstance(place.runs, jax.Device):
-            out, each = {}, over_runs
+            out, each, mesh = {}, over_runs, None
         else:
             # every output keeps the run axis sharded, so that each program's inputs have the
             # shardings it was compiled for (propagation alone would replicate some leaves)
-            out, each = {"out_shardings": place.runs}, partial(one_by_one, mesh=place.runs.mesh)
+            mesh = place.runs.mesh
+            out, each = {"out_shardings": place.runs}, partial(one_by_one, mesh=mesh)
         self._init = jax.jit(each(init), **out)
+        # the step it starts from goes with the shared data (one value for every run)
         self._segment = jax.jit(
-            lambda run, keys, start, data, n: over_runs(lambda r, k, d: segment(r, k, start, d, n))(
-                run, keys, data
-            ),
+            lambda run, keys, start, data, n: runs_in(self.layout, mesh)(
+                lambda r, k, shared: segment(r, k, *shared, n)
+            )(run, keys, (start, data)),
             static_argnums=4,
             **out,
         )

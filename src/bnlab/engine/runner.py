@@ -35,7 +35,7 @@ from bnlab.engine.devices import Placement, cpu_devices, fetch
 from bnlab.engine.evaluate import Measure
 from bnlab.engine.model import ModelSpec
 from bnlab.engine.optim import OptimizerSpec
-from bnlab.engine.programs import CompiledGroup
+from bnlab.engine.programs import CompiledGroup, Layout, check_layout
 from bnlab.engine.results import Record, RunResult, assemble, stack
 from bnlab.engine.train import TrainSpec, steps_per_epoch
 
@@ -58,8 +58,11 @@ class RunGroup:
     hyper: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     # one per run, carried to its RunResult.tag (e.g. the grid cell of a sweep's run)
     tags: tuple[Any, ...] = ()
+    # how each device trains its runs: "vmapped" (batched) or "sequential" (one after another)
+    layout: Layout = "vmapped"
 
     def __post_init__(self) -> None:
+        check_layout(self.layout, "RunGroup.layout")
         for name, values in [*self.hyper.items(), *([("tags", self.tags)] if self.tags else [])]:
             if len(values) != len(self.seeds):
                 raise ValueError(f"{name}: {len(values)} values for {len(self.seeds)} runs")
@@ -200,7 +203,7 @@ class _Loop:
             self.checkpoint_dir, self.stamp, templates, self.steps, self.split
         )
         for run in runs:
-            _check_finite(self.checkpoint_dir / ckpt.STATE_FILE, run)
+            ckpt.check_finite(self.checkpoint_dir / ckpt.STATE_FILE, run)
         for g, run in zip(self.gs, runs, strict=True):
             g.restore(run)
         shapes = [g.record_shape for g in self.gs]
@@ -212,22 +215,12 @@ class _Loop:
         return step
 
 
-def _check_finite(path: Path, run: Any) -> None:
-    """A run that has not diverged has finite parameters; NaN or inf in one is a damaged file."""
-    alive = np.asarray(run.diverged_at) < 0
-    for leaf in jax.tree.leaves(run.params):
-        finite = np.isfinite(np.asarray(leaf)).reshape(len(alive), -1).all(axis=1)
-        if np.any(alive & ~finite):
-            raise ckpt.CheckpointError(
-                f"{path}: NaN or inf parameters in a run that has not diverged; the file is "
-                "damaged, start the run again with --overwrite"
-            )
-
-
 def _described(groups: list[RunGroup], train: TrainSpec) -> Any:
     """What a checkpoint belongs to; measures by name (a function's repr is not stable)."""
     return [
         (g.network, g.model, g.seeds, sorted(g.measures), g.optimizer, sorted(g.hyper.items()))
+        # the layout only when not the default, so that older checkpoints still match
+        + ((g.layout,) if g.layout != "vmapped" else ())
         for g in groups
     ], train
 

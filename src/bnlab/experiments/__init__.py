@@ -7,10 +7,11 @@
 >>> run = run_experiment(ics, ics.default_config(steps=2000), "runs/ics")
 """
 
-from bnlab.experiments.config import PAPER, PRESETS, SEED, ExperimentConfig, preset
+from bnlab.experiments.config import ExperimentConfig
 from bnlab.experiments.experiment import Experiment, Phase, Summary
 from bnlab.experiments.figure1 import FIGURE1, model_summaries
 from bnlab.experiments.network import Network
+from bnlab.experiments.presets import PAPER, PRESETS, SEED, preset
 from bnlab.experiments.registry import ANALYSES, EXPERIMENTS, analysis, experiment
 from bnlab.experiments.run import ExperimentRun, RunStopped, prepare_experiment, run_experiment
 from bnlab.experiments.santurkar import AnalysisConfig

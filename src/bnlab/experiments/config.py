@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from bnlab.engine import InputSpec, ModelSpec, OptimizerSpec, TrainSpec
+from bnlab.engine.conv import Layer, output_shapes, parse_layer
 from bnlab.engine.data import INPUT_MODES
 from bnlab.engine.model import ACTIVATIONS, BN_PLACEMENTS, INIT_SCHEMES, BnPlacement
 from bnlab.engine.optim import OPTIMIZERS
@@ -21,6 +22,8 @@ from bnlab.errors import ConfigError
 
 VARIANTS = ("baseline", "bn")
 MNIST_TRAIN = 60_000
+# MNIST's images (and those of the MNIST-format datasets --data-dir reads): height, width, channels
+IMAGE_SHAPE = (28, 28, 1)
 INT32_MAX = 2**31 - 1
 # a hidden layer wider than this is a typo, not an MLP for MNIST on this machine
 MAX_WIDTH = 65_536
@@ -58,6 +61,9 @@ class ExperimentConfig:
 
     preset: str = "seed"
     variants: tuple[str, ...] = VARIANTS
+    # convolutions and pooling in front of the hidden Dense layers (bnlab.engine.conv's grammar:
+    # "conv:6:5:1:valid", "maxpool:2"); empty: an MLP
+    conv: tuple[str, ...] = ()
     hidden: tuple[int, ...] = (100, 100, 100)
     activation: str = "sigmoid"
     # where the "bn" variant puts BN: "before" the activation (the paper) or "after" it
@@ -131,6 +137,7 @@ class ExperimentConfig:
         _check("hidden", f"{len(self.hidden)} layers", len(self.hidden) <= MAX_LAYERS, layers)
         _check("hidden", self.hidden, all(n >= 1 for n in self.hidden), "sizes >= 1")
         _check("hidden", self.hidden, max(self.hidden) <= MAX_WIDTH, f"sizes <= {MAX_WIDTH:,}")
+        self.conv_layers()  # each layer parsed and every shape checked, naming --conv
         _check("variants", self.variants, len(self.variants) >= 1, "at least one variant")
         for v in self.variants:
             _choice("variants", v, VARIANTS)
@@ -146,9 +153,24 @@ class ExperimentConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **given)
 
+    def conv_layers(self) -> tuple[Layer, ...]:
+        """The ``conv`` field's layers, parsed, their output shapes checked from MNIST's 28x28
+        images; a ConfigError naming --conv and the layer otherwise."""
+        _check(
+            "conv",
+            f"{len(self.conv)} layers",
+            len(self.conv) <= MAX_LAYERS,
+            f"at most {MAX_LAYERS} layers",
+        )
+        layers = tuple(parse_layer(text) for text in self.conv)
+        output_shapes(IMAGE_SHAPE, layers)
+        return layers
+
     def model_spec(self, bn: BnPlacement) -> ModelSpec:
-        """The MLP of this config with BN ``bn`` ("none", "before" or "after" the activation)."""
+        """The network of this config with BN ``bn`` ("none", "before" or "after" the
+        activation)."""
         return ModelSpec(
+            conv=self.conv_layers(),
             hidden=self.hidden,
             activation=self.activation,
             bn=bn,
@@ -243,40 +265,3 @@ def _floatable(value: int | float) -> bool:
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     _check(name, value, value in choices, "one of " + ", ".join(choices))
-
-
-SEED = ExperimentConfig(preset="seed")
-"""The seed notebook exactly: Keras Dense layers (Glorot-uniform weights, zero biases, bias kept
-in front of BN), BN before the sigmoid with eps 1e-5 (the notebook writes ``10e-6``), RMSprop with
-Keras's defaults (lr 1e-3, rho 0.9, eps 1e-7 inside the square root), softmax cross-entropy from
-logits, batches of 60, 50 epochs = 50,000 steps, pixels / 255. The notebook's shuffle buffer of
-100 is replaced by a full permutation per epoch. Parameters: 99,710 without BN, 100,310 with."""
-
-PAPER = ExperimentConfig(
-    preset="paper",
-    bias_before_bn=False,
-    init="gaussian",
-    init_std=0.01,
-    input="binary",
-    threshold=0.5,
-    optimizer="sgd",
-    lr=0.5,
-)
-"""Ioffe & Szegedy's Section 4.1 with the choices the paper leaves open:
-- binary input: a pixel is 1 when pixel / 255 > 0.5 -- the midpoint of the range, which keeps the
-  strokes and drops the anti-aliased rim;
-- weights N(0, 0.01^2) ("small random Gaussian values"), biases 0; the BN network has no bias in
-  front of BN (Section 3.2: it is cancelled by the mean subtraction), gamma 1, beta 0;
-- plain SGD with lr 0.5: large enough that the baseline, whose tiny initial weights give vanishing
-  sigmoid gradients, leaves the initial plateau within the first 10k steps (with lr 0.1 it is
-  still near chance at 10k steps, 0.098), as public reproductions of Figure 1 use (SGD lr 0.5).
-  Measured before bnlab (shared/reference/papers.md): 0.9632 without BN, 0.9742 with, at 50k.
-Batches of 60 for 50,000 steps, as the paper states."""
-
-PRESETS: dict[str, ExperimentConfig] = {"seed": SEED, "paper": PAPER}
-
-
-def preset(name: str) -> ExperimentConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
-    return PRESETS[name]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from jax.sharding import Mesh
+
 from bnlab.engine import RunGroup, RunResult, TrainSpec
 from bnlab.experiments.network import Network
 from bnlab.outputs import series as S
@@ -92,6 +94,11 @@ class Experiment(ABC):
     @abstractmethod
     def phases(self, config: Any) -> list[Phase]:
         """What the engine trains, in order."""
+
+    def phases_on(self, config: Any, mesh: Mesh | None) -> list[Phase]:
+        """The phases as they train on ``mesh`` (None: one device per group); default: as
+        :meth:`phases` says (a sweep picks its programs' training layout for the mesh)."""
+        return self.phases(config)
 
     def entry(self, config: Any, result: RunResult) -> dict[str, Any]:
         """One run's entry of metrics.json["runs"]."""

@@ -14,6 +14,11 @@ from bnlab.outputs.report import show_value
 # field -> its option's help: what it is and the convention of its value
 FIELD_HELP: dict[str, str] = {
     "variants": "Networks to train, comma-separated: baseline (no BN), bn.",
+    "conv": (
+        "Convolution and pooling layers before the hidden Dense layers, comma-separated: "
+        "conv:FEATURES:KERNEL[:STRIDE[:same|valid]], maxpool:WINDOW[:STRIDE], avgpool:... "
+        "(NHWC; BN per channel)."
+    ),
     "hidden": "Hidden layer sizes, comma-separated.",
     "activation": f"Activation: {', '.join(ACTIVATIONS)}.",
     "bn_placement": "BN 'before' the activation (the paper: z = g(BN(Wu))) or 'after' it.",
@@ -84,6 +89,11 @@ def _bn(c: dict[str, Any]) -> str:
 SETUP_ROWS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
     ("preset", ("preset",), lambda c: show_value(c["preset"])),
     ("networks", ("variants",), lambda c: show_value(c["variants"])),
+    (
+        "convolutions",
+        ("conv",),
+        lambda c: ", ".join(c["conv"]) + " (NHWC, BN per channel)" if c["conv"] else "none",
+    ),
     (
         "hidden layers",
         ("hidden", "activation"),

@@ -12,7 +12,7 @@ from bnlab.experiments.santurkar import Analysis
 from bnlab.experiments.santurkar.ics import ICS_ANALYSIS
 from bnlab.experiments.santurkar.landscape import LANDSCAPE_ANALYSIS
 from bnlab.experiments.santurkar.lp_norm import LP_NORM_ANALYSIS
-from bnlab.experiments.santurkar.lr_sweep import LR_SWEEP_ANALYSIS
+from bnlab.experiments.santurkar.lr_sweep import CONVNET_LR_ANALYSIS, LR_SWEEP_ANALYSIS
 from bnlab.experiments.santurkar.noisy_bn import NOISY_BN_ANALYSIS
 from bnlab.experiments.santurkar.placement import PLACEMENT_ANALYSIS
 from bnlab.experiments.sweep import SWEEP
@@ -24,6 +24,7 @@ ANALYSES: tuple[Analysis, ...] = (
     LANDSCAPE_ANALYSIS,
     LP_NORM_ANALYSIS,
     LR_SWEEP_ANALYSIS,
+    CONVNET_LR_ANALYSIS,
     PLACEMENT_ANALYSIS,
 )
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (FIGURE1, SWEEP, *ANALYSES)}

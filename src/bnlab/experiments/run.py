@@ -165,7 +165,7 @@ def _train(
     ``logs``: write each phase's TensorBoard logs as its evaluations arrive."""
     experiment, config, out_dir = prepared.experiment, prepared.config, prepared.out_dir
     devices, mesh = prepared.devices, prepared.mesh
-    phases = experiment.phases(config)
+    phases = experiment.phases_on(config, mesh)
     labels = experiment.labels(config)
     total = sum(p.train.steps for p in phases)
     root = out_dir / TENSORBOARD_DIR

@@ -50,6 +50,8 @@ class Figure1(Experiment):
 
     def entry(self, config: ExperimentConfig, result: RunResult) -> dict[str, Any]:
         entry = curves_entry(result)
+        if config.conv:
+            entry["percentile_input"] = f"{config.activation} input, last convolution's channel"
         if result.network.normalized:
             finals = result.finals
             entry["population_test_accuracy"] = finals.get("population_test_accuracy")

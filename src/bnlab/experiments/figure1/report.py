@@ -40,8 +40,15 @@ def _units_sentence(metrics: dict[str, Any], labels: S.Labels) -> str:
     ]
     if not units:
         return ""
+    convolutional = any("percentile_input" in r for r in metrics["runs"])
+    followed = (
+        "one typical channel of the last convolution (a channel's values are its activation's "
+        "input at every position of every image, the paper's m' = m * p * q)"
+        if convolutional
+        else "one typical sigmoid of the last hidden layer"
+    )
     return (
-        "Panels (b, c) follow one typical sigmoid of the last hidden layer, fixed before training: "
+        f"Panels (b, c) follow {followed}, fixed before training: "
         "the unit whose median input over the test set at initialisation is the middle one of all "
         "units' medians (the lower middle for an even count), so neither a saturated unit nor an "
         "outlier (" + "; ".join(units) + "); the percentiles are over the whole test set."
@@ -183,7 +190,7 @@ def render_report(
             for name, layers in model_summaries.items()
         ),
         "## Figure 1",
-        f"![Figure 1: test accuracy, and the last-layer sigmoid input without and with BN]"
+        f"![Figure 1: test accuracy, and the followed unit's input without and with BN]"
         f"({FIGURE_STEM}.png)" + (f"\n\n{units}" if units else ""),
         "## Test accuracy during training",
         "Mean ± sample standard deviation (ddof=1) over the seeds "

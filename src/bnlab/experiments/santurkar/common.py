@@ -1,4 +1,5 @@
-"""What Santurkar et al.'s analyses share: their config (the `paper` preset with overrides, and the
+"""What Santurkar et al.'s analyses share: their config (a preset, `paper` unless the analysis says
+otherwise, with overrides, and the
 analysis's own settings), one phase of groups with the analysis's measures, metrics entries with
 the measures under their names, and the report's layout. Each analysis (one file beside this one)
 says its networks, measures, figures, results table and verdicts.
@@ -20,10 +21,11 @@ from typing import Any, ClassVar
 
 from bnlab.engine import Measure, RunGroup, RunResult
 from bnlab.errors import ConfigError
-from bnlab.experiments.config import PAPER, ExperimentConfig, brief_repr
+from bnlab.experiments.config import ExperimentConfig, brief_repr
 from bnlab.experiments.experiment import Experiment, Phase, curves_entry
 from bnlab.experiments.fields import setup_rows
 from bnlab.experiments.network import Network
+from bnlab.experiments.presets import PAPER
 from bnlab.experiments.santurkar import figures as F
 from bnlab.outputs import report_tables as T
 from bnlab.outputs import series as S
@@ -70,7 +72,8 @@ def settings_dict(settings: Any) -> dict[str, Any]:
 class Analysis(Experiment):
     """One of Santurkar et al.'s analyses (or Ioffe & Szegedy's learning-rate claim)."""
 
-    # the default size, over the `paper` preset
+    # the preset it starts from, and its default size over it
+    preset: ClassVar[ExperimentConfig] = PAPER
     defaults: ClassVar[dict[str, Any]] = {"steps": 4000, "eval_every": 250, "seeds": 2}
     # the analysis's own settings (a frozen dataclass with defaults), None without any
     settings_type: ClassVar[type | None] = None
@@ -86,7 +89,7 @@ class Analysis(Experiment):
     # --- configuration -----------------------------------------------------------------------
     def default_config(self, **overrides: Any) -> AnalysisConfig:
         """The analysis at its default size, ``overrides`` of the preset's fields applied."""
-        base = PAPER.replace(**{**self.defaults, **overrides})
+        base = self.preset.replace(**{**self.defaults, **overrides})
         return AnalysisConfig(base, self.settings_type() if self.settings_type else None)
 
     def settings_from_options(self, **options: Any) -> Any:
@@ -166,9 +169,9 @@ class Analysis(Experiment):
             [k.replace("_", " "), show_value(v)] for k, v in settings_dict(config.settings).items()
         ]
 
-    def describe(self, network: Network) -> str:
+    def describe(self, config: AnalysisConfig, network: Network) -> str:
         """One line on what ``network`` is, for the setup's table of networks."""
-        return describe_network(network)
+        return describe_network(config.base, network)
 
     def results_section(self, config: AnalysisConfig, metrics: dict[str, Any]) -> str:
         """Its own numbers (a table), before the accuracy table."""
@@ -212,7 +215,7 @@ class Analysis(Experiment):
         rows = [*setup_rows(config.base.to_dict()), *self.setup_extra(config)]
         networks = T.md_table(
             ["network", "label", "what it is"],
-            [[n.variant, n.label, self.describe(n)] for n in self.networks(config)],
+            [[n.variant, n.label, self.describe(config, n)] for n in self.networks(config)],
         )
         return (
             T.md_table(["setting", "value"], rows)
@@ -221,19 +224,27 @@ class Analysis(Experiment):
         )
 
 
-def describe_network(network: Network) -> str:
-    """What a network of the `paper` preset's MLP is, from its record."""
+def network_words(base: ExperimentConfig) -> str:
+    """The config's network in a few words: "100-100-100 sigmoid MLP", or its convolutions."""
+    dense = "-".join(map(str, base.hidden))
+    if base.conv:
+        return f"{base.activation} convnet ({', '.join(base.conv)}, then Dense {dense})"
+    return f"{dense} {base.activation} MLP"
+
+
+def describe_network(base: ExperimentConfig, network: Network) -> str:
+    """What a network of the config ``base`` is, from its record."""
     what = {
-        "none": "the paper preset's 3 x 100 sigmoid MLP without normalization",
+        "none": f"the {base.preset} preset's {network_words(base)} without normalization",
         "bn": "the same with BN (no bias in front of BN)",
         "lp1": "BN's place taken by l1 normalization: (x - mean) / mean|x - mean|",
         "lp2": "l2 normalization: (x - mean) / sqrt(mean (x - mean)^2) (BN's normalization)",
         "lpinf": "l∞ normalization: (x - mean) / max|x - mean|",
     }[network.norm]
     if network.placement is not None:
-        what += f", placed {network.placement} each sigmoid"
+        what += f", placed {network.placement} each {base.activation}"
     if network.noise:
-        where = "after it" if network.normalized else "in front of each sigmoid"
+        where = "after it" if network.normalized else f"in front of each {base.activation}"
         what += (
             f"; in training each value a <- s a + m with noise drawn per layer and step, {where}"
         )
@@ -249,7 +260,8 @@ def measured_paragraph(
     steps = max(max(r["steps"], default=0) for r in metrics["runs"])
     lead = (
         f"We trained {seeds} seed(s) of each network for {steps:,} steps of the "
-        f"`{config.base.preset}` preset (an MLP on MNIST, not the papers' VGG/CIFAR-10 or "
+        f"`{config.base.preset}` preset (a {network_words(config.base)} on MNIST, not the "
+        "papers' VGG/CIFAR-10 or "
         "Inception/ImageNet, and fewer steps than the paper's 50,000), so agreement here is about "
         "the direction of each effect."
     )

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bnlab.errors import ConfigError
-from bnlab.experiments.config import INT32_MAX, MAX_SEEDS, ExperimentConfig, brief_repr, preset
+from bnlab.experiments.config import INT32_MAX, MAX_SEEDS, ExperimentConfig, brief_repr
+from bnlab.experiments.presets import preset
+from bnlab.experiments.sweep.layout import check_setting
 from bnlab.files import read_user_text
 from bnlab.outputs.report import show_value
 
@@ -35,6 +37,7 @@ NOT_AXES = {
     "first_seed": "seeds are given at the top level (seeds = [0, 1] or seeds = 2)",
     "variants": "every cell trains every variant; set variants at the top level",
     "steps": "every run is measured along the way (eval_every); set steps at the top level",
+    "layout": "a sweep trains in one layout; set layout at the top level",
 }
 
 
@@ -84,6 +87,7 @@ class SweepConfig:
     base: ExperimentConfig
     seeds: tuple[int, ...]
     grid: dict[str, tuple[Any, ...]]
+    layout: str = "auto"  # how devices train their runs (bnlab.experiments.sweep.layout)
 
     def cells(self) -> list[dict[str, Any]]:
         """Every combination of the grid's values, the first axis varying slowest."""
@@ -102,6 +106,7 @@ class SweepConfig:
             "source": self.source,
             "preset": self.base.preset,
             "seeds": list(self.seeds),
+            "layout": self.layout,
             "grid": {
                 k: [list(v) if isinstance(v, tuple) else v for v in vs]
                 for k, vs in self.grid.items()
@@ -115,7 +120,8 @@ class SweepConfig:
             k: tuple(_typed(KINDS[k], v)[1] for v in values) for k, values in data["grid"].items()
         }
         base = ExperimentConfig.from_dict(data["base"])
-        return cls(data["source"], base, tuple(data["seeds"]), grid)
+        # a sweep from before the layout field trained vmapped
+        return cls(data["source"], base, tuple(data["seeds"]), grid, data.get("layout", "vmapped"))
 
 
 def cell_label(cell: dict[str, Any]) -> str:
@@ -151,6 +157,7 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
         base = preset(name)
     except ConfigError as e:
         raise _error(source, "preset", str(e).removeprefix("--preset: ")) from None
+    layout = check_setting(source, data.pop("layout", "auto"))
     grid_table = data.pop("grid", {})
     if not isinstance(grid_table, dict):
         raise _error(source, "grid", f"expected a table [grid], got {grid_table!r}")
@@ -199,7 +206,7 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
             f"expected at most {MAX_RUNS:,} runs (cells x variants x seeds), got {runs:,} "
             f"({cells:,} cells x {len(base.variants)} variants x {len(seeds):,} seeds)",
         )
-    sweep = SweepConfig(source, base, seeds, grid)
+    sweep = SweepConfig(source, base, seeds, grid, layout)
     for cell in sweep.cells():
         try:
             sweep.cell_config(cell)
@@ -209,9 +216,8 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
 
 
 def _known() -> str:
-    return ", ".join(
-        ["preset", "seeds", "[grid]", *(k for k in KINDS if k not in ("preset", "seeds"))]
-    )
+    top = ("preset", "seeds", "layout", "[grid]")
+    return ", ".join([*top, *(k for k in KINDS if k not in top)])
 
 
 def _seeds(source: str, value: Any, first: int) -> tuple[int, ...]:

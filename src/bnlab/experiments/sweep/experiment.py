@@ -16,16 +16,20 @@ RMSprop's ``rho`` and ``opt_eps``) are per-run arrays in the optimiser state, so
 grid is one program per network. Any other field in the grid (``hidden``, ``bn_placement``,
 ``batch_size``, ...) gives one program per value. Every program's runs are sharded over all
 devices (:func:`bnlab.engine.devices.default_mesh`), and over all hosts under ``jax.distributed``
-(docs/sweep.md); only process 0 writes the run directory.
+(docs/sweep.md); only process 0 writes the run directory. Each device trains its runs vmapped or
+one after another, as the file's ``layout`` says or, by default, as measured
+(:mod:`bnlab.experiments.sweep.layout`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
+from jax.sharding import Mesh
 
 from bnlab.engine import RunGroup, RunResult
 from bnlab.experiments.config import ExperimentConfig
@@ -34,6 +38,7 @@ from bnlab.experiments.figure1 import FIGURE1
 from bnlab.experiments.network import VARIANTS, Network
 from bnlab.experiments.sweep import report as R
 from bnlab.experiments.sweep.config import SweepConfig, cell_label, show_cell_value
+from bnlab.experiments.sweep.layout import Choice, program_layout
 from bnlab.outputs.figures import save_figure
 from bnlab.outputs.verdicts import Verdict
 
@@ -67,6 +72,15 @@ def plan(sweep: SweepConfig) -> list[Program]:
         programs.setdefault(static, []).append(cell)
         per_run[static] = fields_here
     return [Program(c, tuple(cells), per_run[c]) for c, cells in programs.items()]
+
+
+def program_layouts(sweep: SweepConfig, devices: int, platform: str) -> list[Choice]:
+    """Each program's training layout on ``devices`` devices of ``platform``: the file's
+    ``layout``, or for "auto" the measured choice for its runs, width and batch."""
+    return [
+        program_layout(sweep.layout, p.config, len(sweep.seeds) * len(p.cells), platform, devices)
+        for p in plan(sweep)
+    ]
 
 
 def program_groups(program: Program, seeds: tuple[int, ...]) -> list[RunGroup]:
@@ -111,6 +125,18 @@ class Sweep(Experiment):
         return [
             Phase(p.config.train_spec(), tuple(program_groups(p, config.seeds)), p.config.data_dir)
             for p in plan(config)
+        ]
+
+    def phases_on(self, config: SweepConfig, mesh: Mesh | None) -> list[Phase]:
+        """:meth:`phases` with each program's groups in its layout for ``mesh``."""
+        devices = jax.devices() if mesh is None else list(mesh.devices.flat)
+        choices = program_layouts(config, len(devices), devices[0].platform)
+        return [
+            dataclasses.replace(
+                phase,
+                groups=tuple(dataclasses.replace(g, layout=c.layout) for g in phase.groups),
+            )
+            for phase, c in zip(self.phases(config), choices, strict=True)
         ]
 
     def entry(self, config: SweepConfig, result: RunResult) -> dict[str, Any]:
@@ -187,6 +213,8 @@ class Sweep(Experiment):
             for p in programs
         )
         train_s = timing["train_s"]
+        platform = jax.devices()[0].platform
+        choices = program_layouts(config, timing["devices"], platform)
         return {
             "runs": sum(
                 len(config.seeds) * len(p.cells) * len(p.config.variants) for p in programs
@@ -195,6 +223,12 @@ class Sweep(Experiment):
             "processes": jax.process_count(),
             "device_kind": jax.devices()[0].device_kind,
             "runs_x_steps_per_s": run_steps / train_s if train_s else None,
+            # each program's training layout and the measurement behind it
+            "layout": {
+                "setting": config.layout,
+                "platform": platform,
+                "programs": [c.to_dict() for c in choices],
+            },
         }
 
 

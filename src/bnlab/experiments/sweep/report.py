@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from bnlab.experiments.fields import setup_rows
 from bnlab.experiments.sweep.config import SweepConfig, cell_label, show_cell_value
+from bnlab.experiments.sweep.layout import describe
 from bnlab.outputs import report_tables as T
 from bnlab.outputs import series as S
 from bnlab.outputs.figures import colors
@@ -122,7 +123,7 @@ def render_report(
         f"{len(sweep.seeds)} seed(s) ({', '.join(map(str, sweep.seeds))}) = "
         f"{len(metrics['runs'])} runs"
         + (
-            f", trained as {timing['programs']} group(s) of vmapped programs sharded over "
+            f", trained as {timing['programs']} group(s) of {_programs(timing)} sharded over "
             f"{timing['devices']} device(s) in {timing['processes']} process(es)"
             if "programs" in timing
             else ""
@@ -149,4 +150,29 @@ def _time_and_machine(timing: dict[str, Any], machine: dict[str, Any]) -> str:
         f"evaluation {timing['final_eval_s']:.1f} s"
         + (f"; {speed:,.0f} run-steps per second while training" if speed else "")
         + f". Devices: {timing['devices']} x {timing.get('device_kind', '?')}; {where}"
+        + _layouts(timing)
     )
+
+
+def _programs(timing: dict[str, Any]) -> str:
+    """What the programs are: "vmapped programs", "sequential programs (each device trains its
+    runs one after another)", or both with their counts."""
+    if "layout" not in timing:  # a sweep from before the layouts: vmapped
+        return "vmapped programs"
+    layouts = [c["layout"] for c in timing["layout"]["programs"]]
+    if set(layouts) == {"vmapped"}:
+        return "vmapped programs"
+    if set(layouts) == {"sequential"}:
+        return "sequential programs (each device trains its runs one after another)"
+    n = {v: layouts.count(v) for v in ("vmapped", "sequential")}
+    return f"programs ({n['vmapped']} vmapped, {n['sequential']} sequential)"
+
+
+def _layouts(timing: dict[str, Any]) -> str:
+    """Each program's layout and the measurement behind it (once when all say the same)."""
+    if "layout" not in timing:
+        return ""
+    said = [describe(c) for c in timing["layout"]["programs"]]
+    if len(set(said)) == 1:
+        return f" Layout: {said[0]}."
+    return " Layouts: " + "; ".join(f"program {i + 1}, {d}" for i, d in enumerate(said)) + "."
